@@ -1,0 +1,39 @@
+"""mldebug_widgets: Jupyter widgets for debugging machine-learning models.
+
+Bind a model to data once, then open the widgets on the session::
+
+    import mldebug_widgets as mdw
+    session = mdw.bind(model, X, y, sensitive_features=["SEX"])
+    mdw.WhatIfEditor(session)
+"""
+
+from . import analysis, datasets
+from ._errors import BindError, ModelError, SchemaError
+from .model import ModelAdapter
+from .schema import FeatureSchema, FeatureSpec
+from .session import DebugSession, bind
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BindError",
+    "DebugSession",
+    "FeatureSchema",
+    "FeatureSpec",
+    "ModelAdapter",
+    "ModelError",
+    "SchemaError",
+    "WhatIfEditor",
+    "analysis",
+    "bind",
+    "datasets",
+]
+
+
+def __getattr__(name: str):
+    # widgets import ipywidgets and bqplot: load them only when asked for
+    if name == "WhatIfEditor":
+        from .widgets import WhatIfEditor
+
+        return WhatIfEditor
+    raise AttributeError(f"module 'mldebug_widgets' has no attribute {name!r}")
