@@ -166,9 +166,10 @@ class ModelAdapter:
                 names = None
         classes = getattr(model, "classes_", None)
         if task == "auto":
-            if is_classifier(model) or classes is not None:
+            if _is(is_classifier, model) or classes is not None or (
+                    hasattr(model, "predict_proba") and not _is(is_regressor, model)):
                 task = "binary" if classes is not None and len(classes) <= 2 else "multiclass"
-            elif is_regressor(model) or hasattr(model, "predict"):
+            else:
                 task = "regression"
         if task == "regression":
             method = "predict" if response_method == "auto" else response_method
@@ -264,6 +265,14 @@ class ModelAdapter:
                 rows = np.flatnonzero(bad)[:5].tolist()
                 raise ModelError(E.PRED_NOT_FINITE.format(bad=int(bad.sum()), rows=rows))
         return out
+
+
+def _is(check: Callable[[Any], bool], model: Any) -> bool:
+    """Ask scikit-learn about an estimator; objects that are not estimators answer False."""
+    try:
+        return bool(check(model))
+    except (AttributeError, TypeError):  # duck-typed models without sklearn's tags
+        return False
 
 
 def _check_fitted(model: Any) -> None:

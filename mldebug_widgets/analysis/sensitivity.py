@@ -61,6 +61,10 @@ class ICEResult:
                  for f, c in self.curves.items()}
         return pd.Series(spans, name="ice_range").sort_values(ascending=False)
 
+    def average(self) -> dict[str, np.ndarray]:
+        """Partial dependence over the swept rows: feature -> ``(n_grid, n_outputs)``."""
+        return {f: c.mean(axis=0) for f, c in self.curves.items()}
+
     def to_frame(self) -> pd.DataFrame:
         """Tidy frame with columns ``row, feature, value, output, prediction``."""
         frames = []

@@ -1,0 +1,567 @@
+"""WhatIfEditor: edit any row, see its prediction and its ICE curves change at once."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import ipywidgets as w
+import numpy as np
+import pandas as pd
+import traitlets
+
+from .._errors import ModelError, SchemaError
+from ..analysis import feature_grids, ice, what_if
+from ..analysis.sensitivity import WhatIfResult
+from ..schema import FeatureSpec, is_missing
+from ..session import DebugSession
+from . import _plots
+from ._common import as_session, format_score, target_name
+
+PRESETS = ("highest prediction", "lowest prediction", "largest error", "random")
+_MISSING = "(missing)"
+
+
+class WhatIfEditor(w.VBox):
+    """Edit any row of the bound data and watch its prediction and sensitivity change.
+
+    One editor per feature (a number box that accepts values beyond the observed range, a
+    dropdown for categories, a missing toggle); the prediction with its change from the
+    original row; the ICE curve of the shown feature with the original row's curve, the
+    partial dependence and the data density behind it; a bar per feature of how far it can
+    move the prediction; an edit history and the row as code. One edit is one batched
+    predict call. Setting ``session.focus_row`` (from any widget) loads that row.
+
+    Parameters
+    ----------
+    session : DebugSession or model
+        A session from :func:`mldebug_widgets.bind`, or a model (then pass ``X`` and ``y``).
+    X, y : optional
+        Data to bind when a model is passed.
+    resolution : int, default=20
+        Grid points per numeric feature.
+    margin : float, default=0.1
+        Sweep this fraction beyond the observed range.
+    include_missing : bool, default=True
+        Also sweep a missing value of each feature.
+    pd_rows : int, default=200
+        Rows (drawn once, seeded) the partial dependence is averaged over.
+    **bind_kwargs
+        Passed to :func:`mldebug_widgets.bind` when a model is passed.
+
+    Attributes
+    ----------
+    session : DebugSession
+        The shared session.
+    row : object
+        Index label of the loaded row.
+    feature : str
+        The feature whose ICE curve is shown.
+    output : int
+        Which output (class) the curves show.
+    edited : pandas.DataFrame
+        The row as edited (a copy; the bound data is never changed).
+    result_ : WhatIfResult or None
+        The prediction and ICE curves of ``edited``.
+    history : list of dict
+        The edits made to this row: feature, old and new value, prediction after.
+    editors_ : dict
+        Feature -> its editor widget; ``missing_`` holds the missing toggles.
+    ice_figure_, sensitivity_figure_ : bqplot.Figure
+        The ICE plot and the per-feature range bars.
+    prediction_, message_ : ipywidgets.HTML
+        The prediction text and the error/warning line.
+
+    Examples
+    --------
+    >>> import mldebug_widgets as mdw
+    >>> data = mdw.datasets.load_credit(n_rows=2_000)
+    >>> model = mdw.datasets.demo_model(data, kind="logistic")
+    >>> editor = mdw.WhatIfEditor(model, data.X, data.y)
+    >>> editor.set_value("PAY_0", 3)
+    >>> editor.history[-1]["feature"]
+    'PAY_0'
+    """
+
+    row = traitlets.Any(None, allow_none=True, help="index label of the loaded row")
+    feature = traitlets.Unicode(help="feature whose ICE curve is shown")
+    output = traitlets.Int(0, help="output (class) shown in the curves")
+
+    def __init__(self, session: Any, X: Any = None, y: Any = None, *, resolution: int = 20,
+                 margin: float = 0.1, include_missing: bool = True, pd_rows: int = 200,
+                 **bind_kwargs: Any):
+        super().__init__()
+        self.add_class("mld-whatif")
+        self.session: DebugSession = as_session(session, X, y, **bind_kwargs)
+        self.resolution, self.margin, self.include_missing = resolution, margin, include_missing
+        self.pd_rows = pd_rows
+        self.edited: pd.DataFrame | None = None
+        self.result_: WhatIfResult | None = None
+        self.history: list[dict] = []
+        self._loading = False
+        self._marks: dict = {}
+        self._build()
+        self.session.observe(self._on_focus, "focus_row")
+        self.session.observe(self._on_model, "model_version")
+        self.session.observe(self._on_schema, "schema")
+        if self.session.focus_row is None:
+            self.session.focus_row = self.session.X.index[0]
+        else:
+            self.load(self.session.focus_row)
+
+    @classmethod
+    def from_estimator(cls, model: Any, X: Any, y: Any = None, **kwargs: Any) -> WhatIfEditor:
+        """Bind ``model`` to ``X`` and ``y`` and open the editor on the new session.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> X = pd.DataFrame({"a": [0.0, 1.0]})
+        >>> WhatIfEditor.from_estimator(lambda df: df["a"] * 2, X, task="regression").row
+        0
+        """
+        return cls(model, X, y, **kwargs)
+
+    # -- building -------------------------------------------------------------------------
+    def _build(self) -> None:
+        s = self.session
+        self.row_box_ = w.Text(description="Row", layout=w.Layout(width="180px"),
+                               continuous_update=False)
+        self.row_box_.add_class("mld-row")
+        self.row_box_.observe(self._on_row_box, "value")
+        prev_btn = w.Button(icon="chevron-left", tooltip="previous row",
+                            layout=w.Layout(width="36px"))
+        next_btn = w.Button(icon="chevron-right", tooltip="next row",
+                            layout=w.Layout(width="36px"))
+        prev_btn.on_click(lambda _: self.step(-1))
+        next_btn.on_click(lambda _: self.step(1))
+        presets = [p for p in PRESETS if p != "largest error" or s.y is not None]
+        self.preset_ = w.Dropdown(options=[("go to…", "")] + [(p, p) for p in presets],
+                                  layout=w.Layout(width="170px"))
+        self.preset_.observe(self._on_preset, "value")
+        reset_btn = w.Button(description="Reset", icon="undo", tooltip="back to the data row")
+        undo_btn = w.Button(description="Undo", tooltip="undo the last edit")
+        reset_btn.on_click(lambda _: self.reset())
+        undo_btn.on_click(lambda _: self.undo())
+        for btn in (reset_btn, undo_btn):
+            btn.layout.width = "90px"
+        self.controls_ = w.HBox([self.row_box_, prev_btn, next_btn, self.preset_, reset_btn,
+                                 undo_btn])
+        self.prediction_ = w.HTML()
+        self.prediction_.add_class("mld-prediction")
+        self.message_ = w.HTML()
+        self.message_.add_class("mld-message")
+        self.feature_select_ = w.Dropdown(options=s.features, description="ICE of",
+                                          layout=w.Layout(width="260px"))
+        traitlets.link((self.feature_select_, "value"), (self, "feature"))
+        self.output_select_ = w.Dropdown(
+            options=[(f"{target_name(s)} = {c}", i) for i, c in enumerate(s.output_names)],
+            description="class", layout=w.Layout(
+                width="220px", display="" if s.task == "multiclass" else "none"))
+        traitlets.link((self.output_select_, "value"), (self, "output"))
+        self.ice_figure_ = _plots.ice_figure()
+        self.sensitivity_figure_, self._bars = _plots.sensitivity_figure(self._on_bar_click)
+        self.history_ = w.HTML()
+        self.history_.add_class("mld-history")
+        self.code_ = w.Textarea(layout=w.Layout(width="100%", height="140px"))
+        self.code_.add_class("mld-code")
+        extras = w.Accordion(children=[self.history_, self.code_], titles=(
+            "Edit history", "Row as code (copy into a notebook)"))
+        self.editor_panel_ = w.VBox(layout=w.Layout(width="360px", max_height="640px",
+                                                    overflow="auto"))
+        self._build_editors()
+        plots = w.VBox([w.HBox([self.feature_select_, self.output_select_]),
+                        self.ice_figure_, self.sensitivity_figure_],
+                       layout=w.Layout(flex="1 1 auto", min_width="420px"))
+        self.children = [self.controls_, self.prediction_, self.message_,
+                         w.HBox([self.editor_panel_, plots]), extras]
+        self.observe(self._on_shown, names=["feature", "output"])
+
+    def _build_editors(self) -> None:
+        self.editors_: dict[str, w.Widget] = {}
+        self.missing_: dict[str, w.ToggleButton] = {}
+        rows = []
+        for name in self.session.features:
+            spec = self.session.schema[name]
+            editor = _make_editor(spec)
+            editor.observe(lambda c, n=name: self._on_editor(n, c["new"]), "value")
+            editor.add_class(f"mld-edit-{_css(name)}")
+            label = w.Label(name + ("" if spec.mutable else " 🔒"),
+                            layout=w.Layout(width="110px"))
+            label.add_class("mld-feature-label")
+            parts = [label, editor]
+            if spec.kind in ("numeric", "integer"):
+                toggle = w.ToggleButton(description="NA", tooltip="set missing",
+                                        layout=w.Layout(width="44px"))
+                toggle.observe(lambda c, n=name: self._on_missing(n, c["new"]), "value")
+                self.missing_[name] = toggle
+                parts.append(toggle)
+            self.editors_[name] = editor
+            rows.append(w.HBox(parts))
+        self.editor_panel_.children = rows
+        self._reset_grids()
+
+    def _reset_grids(self) -> None:
+        self._grids = feature_grids(self.session, resolution=self.resolution,
+                                    margin=self.margin, include_missing=self.include_missing)
+        self._note = ""
+
+    # -- public actions ------------------------------------------------------------------
+    def load(self, label: Any) -> None:
+        """Load the bound row ``label`` into the editors (the history starts afresh)."""
+        try:
+            original = self.session.row(label)
+        except KeyError as exc:
+            self._show_error(str(exc.args[0]))
+            return
+        self.row = label
+        self._original = original
+        self.edited = original.copy()
+        self.history = []
+        self._sync_editors()
+        with self.row_box_.hold_trait_notifications():
+            self._loading = True
+            self.row_box_.value = str(label)
+            self._loading = False
+        self._recompute()
+
+    def set_value(self, feature: str, value: Any) -> None:
+        """Edit one feature of the loaded row (what typing in its editor does).
+
+        Raises
+        ------
+        SchemaError
+            If the value is not valid for the feature (also shown in the widget).
+        """
+        spec = self.session.schema[feature]
+        try:
+            value = spec.validate(value)
+        except SchemaError as exc:
+            self._show_error(str(exc))
+            raise
+        old = self.edited[feature].iloc[0]
+        if _same(old, value):
+            return
+        self.edited = _assign(self.edited, feature, value)
+        self._sync_editors([feature])
+        if self._recompute():
+            self.history.append({"feature": feature, "old": old, "new": value,
+                                 "prediction": float(self.result_.prediction[self.output])})
+            if self.feature != feature:
+                self.feature = feature
+            self._render_history()
+
+    def reset(self) -> None:
+        """Restore the loaded row's values from the data."""
+        if self.row is not None:
+            self.load(self.row)
+
+    def undo(self) -> None:
+        """Undo the last edit."""
+        if not self.history:
+            return
+        last = self.history.pop()
+        self.edited = _assign(self.edited, last["feature"], last["old"])
+        self._sync_editors([last["feature"]])
+        self._recompute()
+        self._render_history()
+
+    def step(self, offset: int) -> None:
+        """Move to the row ``offset`` positions after the loaded one (wrapping around)."""
+        index = self.session.X.index
+        position = (self.session.position(self.row) + offset) % len(index)
+        self.session.focus_row = index[position]
+
+    def pick(self, preset: str) -> None:
+        """Go to a row chosen by a preset: one of ``PRESETS``."""
+        s = self.session
+        scores = s.predictions()[:, self.output]
+        if preset == "highest prediction":
+            position = int(np.argmax(scores))
+        elif preset == "lowest prediction":
+            position = int(np.argmin(scores))
+        elif preset == "largest error" and s.y is not None:
+            position = int(np.argmax(_errors(s, scores)))
+        elif preset == "random":
+            position = int(np.random.default_rng().integers(len(s.X)))
+        else:
+            raise ValueError(f"preset must be one of {PRESETS}; got {preset!r}.")
+        s.focus_row = s.X.index[position]
+
+    def row_as_code(self) -> str:
+        """Python code that rebuilds the edited row as a one-row DataFrame."""
+        body = ",\n".join(f"    {c!r}: [{_literal(self.edited[c].iloc[0])}]"
+                           for c in self.edited.columns)
+        return (f"import numpy as np\nimport pandas as pd\n\nrow = pd.DataFrame({{\n{body},\n}}, "
+                f"index=[{_literal(self.row)}])\n")
+
+    # -- computing and drawing -----------------------------------------------------------
+    def _recompute(self) -> bool:
+        try:
+            self.result_ = self._what_if(self.edited)
+        except (ModelError, SchemaError, ValueError, TypeError) as exc:
+            self._show_error(str(exc))
+            return False
+        self.message_.value = self._note
+        self._render_prediction()
+        self._render_ice()
+        self._render_sensitivity()
+        self.code_.value = self.row_as_code()
+        return True
+
+    def _what_if(self, row: pd.DataFrame) -> WhatIfResult:
+        """One predict call; if the model fails on the swept missing values, sweep without."""
+        try:
+            return what_if(self.session, row, grid=self._grids)
+        except ModelError as exc:
+            swept_missing = any(is_missing(g[-1]) for g in self._grids.values() if len(g))
+            if not swept_missing or row.isna().any(axis=None):
+                raise
+            self._grids = {f: g[[not is_missing(v) for v in g]] for f, g in self._grids.items()}
+            self._note = ("<div class='mld-warning' style='color:#8a5300'>⚠ The model fails on "
+                          "missing values, so they are not swept: "
+                          f"{html.escape(str(exc))}</div>")
+            return what_if(self.session, row, grid=self._grids)
+
+    def _render_prediction(self) -> None:
+        s = self.session
+        position = s.position(self.row)
+        original = s.predictions()[position]
+        now = self.result_.prediction
+        lines = []
+        for i, name in enumerate(s.output_names):
+            label = format_score(s, name)
+            delta = now[i] - original[i]
+            sign = "+" if delta >= 0 else "−"
+            change = "" if abs(delta) < 1e-12 else \
+                f" <span class='mld-delta'>({sign}{abs(delta):.4f} from {original[i]:.4f})</span>"
+            lines.append(f"<b>{html.escape(label)} = {now[i]:.4f}</b>{change}")
+        changed = [c for c in s.features if not _same(self.edited[c].iloc[0],
+                                                      self._original[c].iloc[0])]
+        note = f" · edited: {', '.join(map(html.escape, changed))}" if changed else ""
+        truth = "" if s.y is None else f" · label {html.escape(str(s.y.iloc[position]))}"
+        self.prediction_.value = (
+            f"<div style='font-size:1.15em'>{'<br>'.join(lines)}</div>"
+            f"<small>row {html.escape(str(self.row))}{truth}{note}</small>")
+        for name, editor in self.editors_.items():
+            if name in changed:
+                editor.add_class("mld-changed")
+            else:
+                editor.remove_class("mld-changed")
+
+    def _partial_dependence(self) -> dict[str, np.ndarray]:
+        s = self.session
+
+        def compute():
+            rng = np.random.default_rng(0)
+            n = min(self.pd_rows, len(s.X))
+            rows = s.X.index[np.sort(rng.choice(len(s.X), size=n, replace=False))]
+            return ice(s, list(rows), grid=self._grids).average()
+
+        key = ("whatif-pd", self.pd_rows, tuple((f, len(g)) for f, g in self._grids.items()))
+        return s.cached(key, compute)
+
+    def _render_ice(self) -> None:
+        feature = self.feature or self.session.features[0]
+        spec = self.session.schema[feature]
+        values = self._grids[feature]
+        finite = np.array([not is_missing(v) for v in values])
+        k = self.output
+        curve = self.result_.ice.curve(feature, output=k)
+        original = self._original_curves().curve(feature, output=k)
+        average = self._partial_dependence()[feature][:, k]
+        current = self.edited[feature].iloc[0]
+        categorical = spec.kind in ("categorical", "boolean")
+        density_x, density_y = self._density(feature, values[finite], categorical)
+        self._marks = _plots.draw_ice(
+            self.ice_figure_, x=values[finite], categorical=categorical, edited=curve[finite],
+            original=original[finite], average=average[finite],
+            current_x=None if is_missing(current) else current,
+            current_y=None if is_missing(current) else float(self.result_.prediction[k]),
+            density_x=density_x, density_y=density_y,
+            missing_y=float(curve[~finite][0]) if (~finite).any() else None,
+            y_label=format_score(self.session, self.session.output_names[k]), x_label=feature)
+        self.ice_figure_.title = f"ICE of {feature} for row {self.row}"
+
+    def _original_curves(self):
+        key = ("whatif-original", self.row, tuple((f, len(g)) for f, g in self._grids.items()))
+        return self.session.cached(key, lambda: self._what_if(self._original).ice)
+
+    def _density(self, feature: str, values: np.ndarray, categorical: bool):
+        column = self.session.X[feature]
+        if categorical:
+            counts = column.value_counts()
+            return list(values), [int(counts.get(v, 0)) for v in values]
+        lo, hi = float(np.min(values)), float(np.max(values))
+        data = column.to_numpy(dtype=float)
+        counts, edges = np.histogram(data[np.isfinite(data)], bins=30, range=(lo, hi))
+        return (edges[:-1] + edges[1:]) / 2, counts
+
+    def _render_sensitivity(self) -> None:
+        ranges = self.result_.ice.ranges(output=self.output)
+        with self._bars.hold_sync():
+            self._bars.x = list(ranges.index)
+            self._bars.y = ranges.to_numpy()
+
+    def _render_history(self) -> None:
+        if not self.history:
+            self.history_.value = "<i>no edits yet</i>"
+            return
+        rows = "".join(
+            f"<tr><td>{i + 1}</td><td>{html.escape(h['feature'])}</td>"
+            f"<td>{html.escape(_fmt(h['old']))} → {html.escape(_fmt(h['new']))}</td>"
+            f"<td>{h['prediction']:.4f}</td></tr>" for i, h in enumerate(self.history))
+        self.history_.value = ("<table><tr><th>#</th><th>feature</th><th>change</th>"
+                               f"<th>prediction</th></tr>{rows}</table>")
+
+    def _show_error(self, text: str) -> None:
+        self.message_.value = (f"<div class='mld-error' style='color:#b00020'>⚠ "
+                               f"{html.escape(text)}</div>")
+
+    def _sync_editors(self, features: list[str] | None = None) -> None:
+        self._loading = True
+        try:
+            for name in features or self.session.features:
+                value = self.edited[name].iloc[0]
+                editor = self.editors_[name]
+                missing = is_missing(value)
+                if name in self.missing_:
+                    self.missing_[name].value = missing
+                    editor.disabled = missing
+                    if not missing:
+                        editor.value = float(value) if isinstance(editor, w.FloatText) \
+                            else int(value)
+                else:
+                    editor.value = _MISSING if missing else _option(editor, value)
+        finally:
+            self._loading = False
+
+    # -- event handlers (thin) -----------------------------------------------------------
+    def _on_editor(self, feature: str, value: Any) -> None:
+        if self._loading:
+            return
+        if value == _MISSING:
+            value = np.nan
+        elif isinstance(self.editors_[feature], w.Dropdown):
+            value = self.editors_[feature].options[self.editors_[feature].index][1]
+        try:
+            self.set_value(feature, value)
+        except SchemaError:
+            pass  # shown in the widget by set_value
+
+    def _on_missing(self, feature: str, missing: bool) -> None:
+        if self._loading:
+            return
+        self.editors_[feature].disabled = missing
+        self.set_value(feature, np.nan if missing else self.editors_[feature].value)
+
+    def _on_row_box(self, change: dict) -> None:
+        if self._loading or not change["new"].strip():
+            return
+        self.session.focus_row = _parse_label(self.session.X.index, change["new"].strip())
+
+    def _on_preset(self, change: dict) -> None:
+        if change["new"]:
+            self.pick(change["new"])
+            self.preset_.value = ""
+
+    def _on_bar_click(self, _mark: Any, event: dict) -> None:
+        index = event.get("data", {}).get("index")
+        if index is not None:
+            self.feature = str(self._bars.x[index])
+
+    def _on_focus(self, change: dict) -> None:
+        if change["new"] is not None:
+            self.load(change["new"])
+
+    def _on_model(self, _change: dict) -> None:
+        self._reset_grids()
+        self.load(self.row)
+
+    def _on_schema(self, _change: dict) -> None:
+        self._build_editors()
+        self.load(self.row)
+
+    def _on_shown(self, _change: dict) -> None:
+        if self.result_ is not None:
+            self._render_ice()
+            if _change["name"] == "output":
+                self._render_sensitivity()
+
+
+def _make_editor(spec: FeatureSpec) -> w.Widget:
+    layout = w.Layout(width="150px")
+    if spec.kind == "numeric":
+        return w.FloatText(layout=layout, step=None)
+    if spec.kind == "integer":
+        return w.IntText(layout=layout)
+    options = [(str(c), c) for c in spec.categories] + [(_MISSING, _MISSING)]
+    return w.Dropdown(options=options, layout=layout)
+
+
+def _option(editor: w.Dropdown, value: Any) -> Any:
+    for label, option in editor.options:
+        if option == value or label == str(value):
+            return option
+    editor.options = [*editor.options, (str(value), value)]  # a value the schema did not know
+    return value
+
+
+def _assign(frame: pd.DataFrame, feature: str, value: Any) -> pd.DataFrame:
+    out = frame.copy()
+    column = out[feature]
+    if is_missing(value) and pd.api.types.is_integer_dtype(column.dtype) and \
+            isinstance(column.dtype, np.dtype):
+        out[feature] = column.astype(np.float64)
+    elif not is_missing(value) and pd.api.types.is_integer_dtype(column.dtype) and \
+            isinstance(value, float) and not value.is_integer():
+        out[feature] = column.astype(np.float64)
+    out.loc[out.index[0], feature] = value
+    return out
+
+
+def _same(a: Any, b: Any) -> bool:
+    if is_missing(a) or is_missing(b):
+        return is_missing(a) and is_missing(b)
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return False
+
+
+def _errors(session: DebugSession, scores: np.ndarray) -> np.ndarray:
+    y = session.y.to_numpy()
+    if session.task == "regression":
+        return np.abs(y - scores)
+    if session.task == "binary":
+        return np.abs((y == session.adapter.pos_label).astype(float) - scores)
+    probs = session.predictions()
+    truth = np.searchsorted(session.adapter.classes, y)
+    return 1.0 - probs[np.arange(len(y)), truth]
+
+
+def _parse_label(index: pd.Index, text: str) -> Any:
+    if pd.api.types.is_integer_dtype(index.dtype):
+        try:
+            return int(text)
+        except ValueError:
+            return text
+    return text
+
+
+def _literal(value: Any) -> str:
+    if is_missing(value):
+        return "np.nan"
+    if isinstance(value, np.generic):
+        value = value.item()
+    return repr(value)
+
+
+def _fmt(value: Any) -> str:
+    if is_missing(value):
+        return "missing"
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+def _css(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in str(name))
