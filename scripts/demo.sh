@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Serve the demo dashboard (notebooks/dashboard.ipynb) with Voila on 127.0.0.1.
+# Installs the package into .venv first. Set PORT to change the port (default 8866).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$python" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
+.venv/bin/python -m pip install -q --disable-pip-version-check -e .
+
+port=${PORT:-8866}
+echo "Serving the demo dashboard at http://127.0.0.1:${port}/ (Ctrl-C stops it)"
+exec .venv/bin/voila notebooks/dashboard.ipynb --no-browser --port="${port}" \
+  --Voila.ip=127.0.0.1 \
+  --MappingKernelManager.cull_idle_timeout=900 --MappingKernelManager.cull_interval=60
