@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -76,7 +76,7 @@ class FeatureSpec:
     min: float | None = None
     max: float | None = None
     categories: tuple = ()
-    quantiles: tuple = ()
+    quantiles: tuple = field(default=(), repr=False)
     n_missing: int = 0
     allow_missing: bool = False
     mutable: bool = True
@@ -191,12 +191,12 @@ class FeatureSpec:
         else:
             raise SchemaError(f"strategy must be 'quantile' or 'uniform'; got {strategy!r}.")
         if margin:
-            extra = [lo - margin * abs(lo), hi + margin * abs(hi)]
-            points = np.concatenate([points, extra])
+            lo, hi = lo - margin * abs(lo), hi + margin * abs(hi)
+            points = np.concatenate([points, [lo, hi]])
         if self.kind == "integer":
-            points = np.round(points)
-            if hi - lo + 1 <= resolution and not margin:
-                points = np.arange(lo, hi + 1)
+            lo, hi = math.floor(lo), math.ceil(hi)
+            # few values: sweep every integer (codes such as PAY_0 = -2..8 are all meaningful)
+            points = np.arange(lo, hi + 1) if hi - lo + 1 <= resolution else np.round(points)
         points = np.unique(points)
         if include_missing:
             points = np.append(points, np.nan)

@@ -110,17 +110,24 @@ class DebugSession(traitlets.HasTraits):
         >>> s.row(1)["a"].item()
         2.0
         """
+        return self._X.iloc[[self.position(label)]].copy()
+
+    def position(self, label: Any) -> int:
+        """Return the integer position of the row with index ``label``.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> s = bind(lambda df: df["a"] * 1.0, pd.DataFrame({"a": [1.0, 2.0]}, index=[7, 9]),
+        ...          task="regression")
+        >>> s.position(9)
+        1
+        """
         try:
-            position = self._X.index.get_loc(label)
+            return int(self._X.index.get_loc(label))
         except (KeyError, TypeError):
             raise KeyError(E.UNKNOWN_ROW.format(
                 row=label, first=list(self._X.index[:5]))) from None
-        return self._X.iloc[[position]].copy()
-
-    def position(self, label: Any) -> int:
-        """Return the integer position of the row with index ``label``."""
-        self.row(label)
-        return int(self._X.index.get_loc(label))
 
     # -- predictions ------------------------------------------------------------------
     def predict(self, X: pd.DataFrame, *, check_finite: bool = True) -> np.ndarray:

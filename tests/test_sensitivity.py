@@ -171,3 +171,16 @@ def test_grid_given_as_values_needs_one_feature(binary_model, binary_data):
     session = bind(binary_model, X, y)
     with pytest.raises(ValueError, match="exactly one feature"):
         ice(session, 0, grid=[0.0, 1.0])
+
+
+def test_ale_agrees_with_alibi_when_installed(binary_model, binary_data):
+    alibi_explainers = pytest.importorskip("alibi.explainers")
+    X, y = binary_data
+    session = bind(binary_model, X, y)
+    ours = ale(session, "f1", bins=10)
+    edges = ours["value"].astype(float).to_numpy()
+    explainer = alibi_explainers.ALE(lambda a: binary_model.predict_proba(
+        pd.DataFrame(a, columns=X.columns))[:, 1:], feature_names=list(X.columns))
+    explanation = explainer.explain(X.to_numpy(), features=[1], grid_points={1: edges})
+    np.testing.assert_allclose(explanation.feature_values[0], edges)
+    np.testing.assert_allclose(explanation.ale_values[0][:, 0], ours["ale"], atol=1e-8)

@@ -390,12 +390,16 @@ class WhatIfEditor(w.VBox):
     def _density(self, feature: str, values: np.ndarray, categorical: bool):
         column = self.session.X[feature]
         if categorical:
-            counts = column.value_counts()
+            counts = self.session.cached(("value_counts", feature), column.value_counts)
             return list(values), [int(counts.get(v, 0)) for v in values]
         lo, hi = float(np.min(values)), float(np.max(values))
-        data = column.to_numpy(dtype=float)
-        counts, edges = np.histogram(data[np.isfinite(data)], bins=30, range=(lo, hi))
-        return (edges[:-1] + edges[1:]) / 2, counts
+
+        def histogram():
+            data = column.to_numpy(dtype=float)
+            counts, edges = np.histogram(data[np.isfinite(data)], bins=30, range=(lo, hi))
+            return (edges[:-1] + edges[1:]) / 2, counts
+
+        return self.session.cached(("histogram", feature, lo, hi), histogram)
 
     def _render_sensitivity(self) -> None:
         ranges = self.result_.ice.ranges(output=self.output)
