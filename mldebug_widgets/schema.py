@@ -166,7 +166,8 @@ class FeatureSpec:
         Returns
         -------
         numpy.ndarray
-            float64 for numeric and integer features, object for categories.
+            int64 for integer features (float64 if a missing value is included), float64
+            for numeric features, object for categories.
 
         Examples
         --------
@@ -199,8 +200,8 @@ class FeatureSpec:
             points = np.arange(lo, hi + 1) if hi - lo + 1 <= resolution else np.round(points)
         points = np.unique(points)
         if include_missing:
-            points = np.append(points, np.nan)
-        return points.astype(np.float64)
+            return np.append(points, np.nan).astype(np.float64)
+        return points.astype(np.int64 if self.kind == "integer" else np.float64)
 
 
 class FeatureSchema(Mapping):

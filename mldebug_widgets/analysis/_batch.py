@@ -9,29 +9,38 @@ import pandas as pd
 
 from ..schema import is_missing
 
+_FEW_ROWS = 64
+
 
 def coerce_values(values: np.ndarray, dtype) -> np.ndarray:
     """Turn grid values (object or float arrays, maybe with NaN) into a column-friendly array.
 
-    Integer columns stay integer unless a missing value forces float; numeric codes given
-    as objects become numbers; other dtypes are kept as objects with NaN for missing.
+    Integer columns stay integer unless a missing or fractional value forces float; numeric
+    codes given as objects become numbers; other dtypes are kept as objects with NaN for
+    missing.
     """
     values = np.asarray(values)
+    if values.dtype == dtype:
+        return values
     if isinstance(dtype, np.dtype) and dtype.kind in "iuf":
-        numbers = np.array([np.nan if is_missing(v) else v for v in values], dtype=np.float64) \
-            if values.dtype == object else values.astype(np.float64)
-        if dtype.kind in "iu" and not np.isnan(numbers).any() and \
-                np.all(numbers == np.round(numbers)):
+        if values.dtype == object:
+            numbers = np.array([np.nan if is_missing(v) else v for v in values],
+                               dtype=np.float64)
+        else:
+            numbers = values.astype(np.float64, copy=False)
+        if dtype.kind in "iu" and np.array_equal(numbers, np.round(numbers)):  # NaN != NaN
             return numbers.astype(dtype)
         return numbers
     return values
 
 
-def sweep_frame(base: pd.DataFrame, grids: Mapping[str, np.ndarray]) -> pd.DataFrame:
+def sweep_frame(base: pd.DataFrame, grids: Mapping[str, np.ndarray], *,
+                include_base: bool = False) -> pd.DataFrame:
     """Rows of ``base`` repeated with one feature at a time set to each of its grid values.
 
-    The layout is block by block in the order of ``grids``; inside the block of feature
-    ``f`` with ``G`` values, row ``r * G + g`` is ``base`` row ``r`` with ``f = grid[g]``.
+    The layout is block by block: first ``base`` itself if ``include_base``, then one block per
+    feature in the order of ``grids``; inside the block of feature ``f`` with ``G`` values,
+    row ``r * G + g`` is ``base`` row ``r`` with ``f = grid[g]``.
 
     Parameters
     ----------
@@ -39,24 +48,52 @@ def sweep_frame(base: pd.DataFrame, grids: Mapping[str, np.ndarray]) -> pd.DataF
         The rows to sweep (n rows).
     grids : mapping
         Feature -> values.
+    include_base : bool, default=False
+        Start with the rows of ``base`` unchanged (a what-if scores the row and its sweep in
+        one call).
 
     Returns
     -------
     pandas.DataFrame
-        ``n * sum(len(values))`` rows with the columns (and, where possible, dtypes) of
-        ``base`` and a fresh RangeIndex.
+        ``n * (include_base + sum(len(values)))`` rows with the columns and, where the values
+        allow it, the dtypes of ``base``, and a fresh RangeIndex.
     """
     n = len(base)
-    blocks = [(f, coerce_values(v, base[f].dtype)) for f, v in grids.items()]
+    dtypes = list(base.dtypes)
+    dtype_of = dict(zip(base.columns, dtypes, strict=True))
+    blocks, offset = {}, n * include_base
+    for feature, values in grids.items():
+        values = coerce_values(values, dtype_of[feature])
+        blocks[feature] = (offset, values)
+        offset += n * len(values)
+    if n == 1:
+        take = np.zeros(offset, dtype=np.intp)
+    else:
+        rows = np.arange(n)
+        take = np.concatenate([rows] * include_base + [
+            np.repeat(rows, len(values)) for _, values in blocks.values()])
     columns = {}
-    for name in base.columns:
-        column = base[name]
-        source = column.to_numpy()
-        parts = [np.tile(vals, n) if name == f else np.repeat(source, len(vals))
-                 for f, vals in blocks]
-        data = parts[0] if len(parts) == 1 else _concat(parts)
-        columns[name] = _restore_dtype(data, column.dtype)
+    for name, dtype, source in zip(base.columns, dtypes, _column_arrays(base, dtypes),
+                                   strict=True):
+        data = source[take]
+        if name in blocks:
+            start, values = blocks[name]
+            tiled = np.tile(values, n) if n > 1 else values
+            if data.dtype != tiled.dtype:
+                data = data.astype(object if object in (data.dtype, tiled.dtype)
+                                   else np.result_type(data.dtype, tiled.dtype))
+            data[start:start + len(tiled)] = tiled
+        columns[name] = _restore_dtype(data, dtype)
     return pd.DataFrame(columns, copy=False)
+
+
+def _column_arrays(base: pd.DataFrame, dtypes: list) -> list[np.ndarray]:
+    """Each column as a numpy array (one conversion for a few rows, per column otherwise)."""
+    if len(base) <= _FEW_ROWS:
+        values = base.to_numpy(dtype=object)
+        return [values[:, j].astype(dtype) if isinstance(dtype, np.dtype) else values[:, j]
+                for j, dtype in enumerate(dtypes)]
+    return [base.iloc[:, j].to_numpy() for j in range(base.shape[1])]
 
 
 def replace_column(base: pd.DataFrame, feature: str, values: np.ndarray) -> pd.DataFrame:
@@ -65,12 +102,6 @@ def replace_column(base: pd.DataFrame, feature: str, values: np.ndarray) -> pd.D
     coerced = coerce_values(values, base[feature].dtype)
     out[feature] = _restore_dtype(coerced, base[feature].dtype)
     return out
-
-
-def _concat(parts: list[np.ndarray]) -> np.ndarray:
-    if any(p.dtype == object for p in parts):
-        return np.concatenate([p.astype(object) for p in parts])
-    return np.concatenate(parts)
 
 
 def _restore_dtype(data: np.ndarray, dtype):

@@ -150,8 +150,6 @@ def feature_grids(
         if feature in grid:
             values = np.asarray(grid[feature], dtype=object if spec.kind in (
                 "categorical", "boolean") else None)
-            if values.dtype.kind in "iub":
-                values = values.astype(np.float64)
         else:
             values = spec.grid(resolution, strategy=strategy, margin=margin,
                                include_missing=include_missing)
@@ -261,8 +259,7 @@ def what_if(
     grids = feature_grids(session, features, grid, resolution=resolution, strategy=strategy,
                           margin=margin, include_missing=include_missing) \
         if features != [] else {}
-    batch = pd.concat([row, sweep_frame(row, grids)], ignore_index=True) if grids else row
-    scores = session.predict(batch)
+    scores = session.predict(sweep_frame(row, grids, include_base=True))
     curves = _split_curves(scores[1:], 1, grids, tuple(row.index), session.output_names)
     return WhatIfResult(row=row, prediction=scores[0], ice=curves)
 

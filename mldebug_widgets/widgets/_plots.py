@@ -14,7 +14,7 @@ DENSITY = "#c7c7c7"
 
 def _figure(title: str, css_class: str, **layout) -> bq.Figure:
     fig = bq.Figure(title=title, marks=[], axes=[], animation_duration=0,
-                    fig_margin=dict(top=40, bottom=45, left=60, right=20),
+                    fig_margin=dict(top=40, bottom=45, left=75, right=20),
                     layout={"width": "100%", "height": "300px", **layout})
     fig.add_class(css_class)
     return fig
@@ -64,15 +64,22 @@ def draw_ice(fig: bq.Figure, *, x, categorical: bool, edited, original, average,
             y=[] if current_y is None else [current_y], scales={"x": xs, "y": ys},
             colors=[MARKER], default_size=80),
     }
-    for name in ("average", "original", "edited"):
-        marks[name].display_legend = True
     with fig.hold_sync():
         fig.marks = list(marks.values())
         fig.axes = [bq.Axis(scale=xs, label=x_label, grid_lines="none"),
-                    bq.Axis(scale=ys, side="left", label=y_label,
+                    bq.Axis(scale=ys, side="left", label=y_label, label_offset="50px",
                             tick_format=".3g", grid_lines="dashed")]
-        fig.legend_location = "top-left"
     return marks
+
+
+LEGEND = (
+    f"<span style='color:{EDITED}'>━ this row</span> &nbsp; "
+    f"<span style='color:{ORIGINAL}'>╌ original row</span> &nbsp; "
+    f"<span style='color:{AVERAGE}'>━ partial dependence</span> &nbsp; "
+    f"<span style='color:{EDITED}'>┈ if missing</span> &nbsp; "
+    f"<span style='color:{MARKER}'>● current value</span> &nbsp; "
+    f"<span style='color:#999'>▇ data density</span>"
+)
 
 
 def sensitivity_figure(on_click) -> tuple[bq.Figure, bq.Bars]:

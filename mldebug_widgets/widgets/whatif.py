@@ -171,7 +171,7 @@ class WhatIfEditor(w.VBox):
                                                     overflow="auto"))
         self._build_editors()
         plots = w.VBox([w.HBox([self.feature_select_, self.output_select_]),
-                        self.ice_figure_, self.sensitivity_figure_],
+                        self.ice_figure_, w.HTML(_plots.LEGEND), self.sensitivity_figure_],
                        layout=w.Layout(flex="1 1 auto", min_width="420px"))
         self.children = [self.controls_, self.prediction_, self.message_,
                          w.HBox([self.editor_panel_, plots]), extras]
@@ -403,6 +403,7 @@ class WhatIfEditor(w.VBox):
 
     def _render_sensitivity(self) -> None:
         ranges = self.result_.ice.ranges(output=self.output)
+        self._bars.scales["x"].domain = list(ranges.index)  # largest first, top to bottom
         with self._bars.hold_sync():
             self._bars.x = list(ranges.index)
             self._bars.y = ranges.to_numpy()
