@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import pickle
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -20,19 +17,6 @@ from threadpoolctl import threadpool_limits
 
 # two shared cores: OpenMP fan-out only adds noise to small predict calls
 threadpool_limits(1)
-
-
-def fingerprint(*objects) -> str:
-    """A hash of pickled objects: equal before and after means nothing was mutated."""
-    digest = hashlib.sha256()
-    for obj in objects:
-        if isinstance(obj, pd.DataFrame | pd.Series):
-            digest.update(pd.util.hash_pandas_object(obj, index=True).to_numpy().tobytes())
-            digest.update(repr(obj.dtypes if isinstance(obj, pd.DataFrame) else obj.dtype)
-                          .encode())
-        else:
-            digest.update(pickle.dumps(obj))
-    return digest.hexdigest()
 
 
 @pytest.fixture(scope="session")

@@ -68,7 +68,7 @@ def draw_ice(fig: bq.Figure, *, x, categorical: bool, edited, original, average,
         fig.marks = list(marks.values())
         fig.axes = [bq.Axis(scale=xs, label=x_label, grid_lines="none"),
                     bq.Axis(scale=ys, side="left", label=y_label, label_offset="50px",
-                            tick_format=".3g", grid_lines="dashed")]
+                            tick_format=".3~g", grid_lines="dashed")]
     return marks
 
 
@@ -82,15 +82,20 @@ LEGEND = (
 )
 
 
-def sensitivity_figure(on_click) -> tuple[bq.Figure, bq.Bars]:
-    """Horizontal bars of how far each feature can move the prediction; click picks one."""
-    xs, ys = bq.OrdinalScale(reverse=True), bq.LinearScale(min=0)
+def sensitivity_figure(on_click, n_features: int) -> tuple[bq.Figure, bq.Bars]:
+    """Horizontal bars of how far each feature can move the prediction; click picks one.
+
+    Set the x scale's domain to the features in drawing order, bottom to top (bqplot applies
+    an ordinal scale's ``reverse`` only at the first draw, so the order is given explicitly).
+    """
+    xs, ys = bq.OrdinalScale(), bq.LinearScale(min=0)
     bars = bq.Bars(x=[], y=[], scales={"x": xs, "y": ys}, orientation="horizontal",
                    colors=[EDITED], padding=0.25)
     bars.on_element_click(on_click)
-    fig = _figure("ICE range per feature (click a bar)", "mld-sensitivity", height="340px")
+    height = max(340, 16 * n_features + 80)
+    fig = _figure("ICE range per feature (click a bar)", "mld-sensitivity", height=f"{height}px")
     fig.fig_margin = dict(top=40, bottom=40, left=110, right=20)
     fig.marks = [bars]
     fig.axes = [bq.Axis(scale=xs, side="left", grid_lines="none"),
-                bq.Axis(scale=ys, tick_format=".2g", grid_lines="dashed")]
+                bq.Axis(scale=ys, tick_format=".2~g", grid_lines="dashed")]
     return fig, bars

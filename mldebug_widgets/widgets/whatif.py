@@ -160,7 +160,8 @@ class WhatIfEditor(w.VBox):
                 width="220px", display="" if s.task == "multiclass" else "none"))
         traitlets.link((self.output_select_, "value"), (self, "output"))
         self.ice_figure_ = _plots.ice_figure()
-        self.sensitivity_figure_, self._bars = _plots.sensitivity_figure(self._on_bar_click)
+        self.sensitivity_figure_, self._bars = _plots.sensitivity_figure(
+            self._on_bar_click, len(s.features))
         self.history_ = w.HTML()
         self.history_.add_class("mld-history")
         self.code_ = w.Textarea(layout=w.Layout(width="100%", height="140px"))
@@ -186,8 +187,9 @@ class WhatIfEditor(w.VBox):
             editor = _make_editor(spec)
             editor.observe(lambda c, n=name: self._on_editor(n, c["new"]), "value")
             editor.add_class(f"mld-edit-{_css(name)}")
-            label = w.Label(name + ("" if spec.mutable else " 🔒"),
-                            layout=w.Layout(width="110px"))
+            label = w.Label(name + ("" if spec.mutable else " (fixed)"),
+                            layout=w.Layout(width="120px"),
+                            tooltip=None if spec.mutable else "immutable: searches keep it fixed")
             label.add_class("mld-feature-label")
             parts = [label, editor]
             if spec.kind in ("numeric", "integer"):
@@ -403,7 +405,7 @@ class WhatIfEditor(w.VBox):
 
     def _render_sensitivity(self) -> None:
         ranges = self.result_.ice.ranges(output=self.output)
-        self._bars.scales["x"].domain = list(ranges.index)  # largest first, top to bottom
+        self._bars.scales["x"].domain = list(ranges.index[::-1])  # largest on top
         with self._bars.hold_sync():
             self._bars.x = list(ranges.index)
             self._bars.y = ranges.to_numpy()
