@@ -31,5 +31,5 @@ export JUPYTER_DATA_DIR="$state/data" IPYTHONDIR="$state/ipython"
 export XDG_CONFIG_HOME="$state/xdg-config" XDG_CACHE_HOME="$state/xdg-cache"
 export JUPYTER_PLATFORM_DIRS=1 PYDEVD_DISABLE_FILE_VALIDATION=1
 
-.venv/bin/python -m ruff check mldebug_widgets tests benchmarks scripts
+.venv/bin/python -m ruff check .
 exec .venv/bin/python -m pytest "$@"

@@ -348,8 +348,10 @@ class WhatIfEditor(w.VBox):
         for name, editor in self.editors_.items():
             if name in changed:
                 editor.add_class("mld-changed")
+                editor.layout.border = f"2px solid {_plots.AVERAGE}"
             else:
                 editor.remove_class("mld-changed")
+                editor.layout.border = None
 
     def _partial_dependence(self) -> dict[str, np.ndarray]:
         s = self.session
