@@ -3,10 +3,10 @@
 Nothing here imports ipywidgets or bqplot; every number a widget shows comes from here.
 """
 
+from .ale import ale
 from .sensitivity import (
     ICEResult,
     WhatIfResult,
-    ale,
     feature_grids,
     ice,
     partial_dependence,

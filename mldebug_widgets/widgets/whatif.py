@@ -13,13 +13,23 @@ import traitlets
 from .._errors import ModelError, SchemaError
 from ..analysis import feature_grids, ice, what_if
 from ..analysis.sensitivity import WhatIfResult
-from ..schema import FeatureSpec, is_missing
+from ..schema import is_missing
 from ..session import DebugSession
 from . import _plots
 from ._common import as_session, format_score, target_name
+from ._editors import (
+    MISSING,
+    assign,
+    css_name,
+    fmt,
+    literal,
+    make_editor,
+    option,
+    parse_label,
+    same,
+)
 
 PRESETS = ("highest prediction", "lowest prediction", "largest error", "random")
-_MISSING = "(missing)"
 
 
 class WhatIfEditor(w.VBox):
@@ -184,9 +194,9 @@ class WhatIfEditor(w.VBox):
         rows = []
         for name in self.session.features:
             spec = self.session.schema[name]
-            editor = _make_editor(spec)
+            editor = make_editor(spec)
             editor.observe(lambda c, n=name: self._on_editor(n, c["new"]), "value")
-            editor.add_class(f"mld-edit-{_css(name)}")
+            editor.add_class(f"mld-edit-{css_name(name)}")
             label = w.Label(name + ("" if spec.mutable else " (fixed)"),
                             layout=w.Layout(width="120px"),
                             tooltip=None if spec.mutable else "immutable: searches keep it fixed")
@@ -242,9 +252,9 @@ class WhatIfEditor(w.VBox):
             self._show_error(str(exc))
             raise
         old = self.edited[feature].iloc[0]
-        if _same(old, value):
+        if same(old, value):
             return
-        self.edited = _assign(self.edited, feature, value)
+        self.edited = assign(self.edited, feature, value)
         self._sync_editors([feature])
         if self._recompute():
             self.history.append({"feature": feature, "old": old, "new": value,
@@ -263,7 +273,7 @@ class WhatIfEditor(w.VBox):
         if not self.history:
             return
         last = self.history.pop()
-        self.edited = _assign(self.edited, last["feature"], last["old"])
+        self.edited = assign(self.edited, last["feature"], last["old"])
         self._sync_editors([last["feature"]])
         self._recompute()
         self._render_history()
@@ -292,10 +302,10 @@ class WhatIfEditor(w.VBox):
 
     def row_as_code(self) -> str:
         """Python code that rebuilds the edited row as a one-row DataFrame."""
-        body = ",\n".join(f"    {c!r}: [{_literal(self.edited[c].iloc[0])}]"
+        body = ",\n".join(f"    {c!r}: [{literal(self.edited[c].iloc[0])}]"
                            for c in self.edited.columns)
         return (f"import numpy as np\nimport pandas as pd\n\nrow = pd.DataFrame({{\n{body},\n}}, "
-                f"index=[{_literal(self.row)}])\n")
+                f"index=[{literal(self.row)}])\n")
 
     # -- computing and drawing -----------------------------------------------------------
     def _recompute(self) -> bool:
@@ -338,7 +348,7 @@ class WhatIfEditor(w.VBox):
             change = "" if abs(delta) < 1e-12 else \
                 f" <span class='mld-delta'>({sign}{abs(delta):.4f} from {original[i]:.4f})</span>"
             lines.append(f"<b>{html.escape(label)} = {now[i]:.4f}</b>{change}")
-        changed = [c for c in s.features if not _same(self.edited[c].iloc[0],
+        changed = [c for c in s.features if not same(self.edited[c].iloc[0],
                                                       self._original[c].iloc[0])]
         note = f" · edited: {', '.join(map(html.escape, changed))}" if changed else ""
         truth = "" if s.y is None else f" · label {html.escape(str(s.y.iloc[position]))}"
@@ -418,7 +428,7 @@ class WhatIfEditor(w.VBox):
             return
         rows = "".join(
             f"<tr><td>{i + 1}</td><td>{html.escape(h['feature'])}</td>"
-            f"<td>{html.escape(_fmt(h['old']))} → {html.escape(_fmt(h['new']))}</td>"
+            f"<td>{html.escape(fmt(h['old']))} → {html.escape(fmt(h['new']))}</td>"
             f"<td>{h['prediction']:.4f}</td></tr>" for i, h in enumerate(self.history))
         self.history_.value = ("<table><tr><th>#</th><th>feature</th><th>change</th>"
                                f"<th>prediction</th></tr>{rows}</table>")
@@ -441,7 +451,7 @@ class WhatIfEditor(w.VBox):
                         editor.value = float(value) if isinstance(editor, w.FloatText) \
                             else int(value)
                 else:
-                    editor.value = _MISSING if missing else _option(editor, value)
+                    editor.value = MISSING if missing else option(editor, value)
         finally:
             self._loading = False
 
@@ -449,7 +459,7 @@ class WhatIfEditor(w.VBox):
     def _on_editor(self, feature: str, value: Any) -> None:
         if self._loading:
             return
-        if value == _MISSING:
+        if value == MISSING:
             value = np.nan
         elif isinstance(self.editors_[feature], w.Dropdown):
             value = self.editors_[feature].options[self.editors_[feature].index][1]
@@ -467,7 +477,7 @@ class WhatIfEditor(w.VBox):
     def _on_row_box(self, change: dict) -> None:
         if self._loading or not change["new"].strip():
             return
-        self.session.focus_row = _parse_label(self.session.X.index, change["new"].strip())
+        self.session.focus_row = parse_label(self.session.X.index, change["new"].strip())
 
     def _on_preset(self, change: dict) -> None:
         if change["new"]:
@@ -498,46 +508,6 @@ class WhatIfEditor(w.VBox):
                 self._render_sensitivity()
 
 
-def _make_editor(spec: FeatureSpec) -> w.Widget:
-    layout = w.Layout(width="150px")
-    if spec.kind == "numeric":
-        return w.FloatText(layout=layout, step=None)
-    if spec.kind == "integer":
-        return w.IntText(layout=layout)
-    options = [(str(c), c) for c in spec.categories] + [(_MISSING, _MISSING)]
-    return w.Dropdown(options=options, layout=layout)
-
-
-def _option(editor: w.Dropdown, value: Any) -> Any:
-    for label, option in editor.options:
-        if option == value or label == str(value):
-            return option
-    editor.options = [*editor.options, (str(value), value)]  # a value the schema did not know
-    return value
-
-
-def _assign(frame: pd.DataFrame, feature: str, value: Any) -> pd.DataFrame:
-    out = frame.copy()
-    column = out[feature]
-    if is_missing(value) and pd.api.types.is_integer_dtype(column.dtype) and \
-            isinstance(column.dtype, np.dtype):
-        out[feature] = column.astype(np.float64)
-    elif not is_missing(value) and pd.api.types.is_integer_dtype(column.dtype) and \
-            isinstance(value, float) and not value.is_integer():
-        out[feature] = column.astype(np.float64)
-    out.loc[out.index[0], feature] = value
-    return out
-
-
-def _same(a: Any, b: Any) -> bool:
-    if is_missing(a) or is_missing(b):
-        return is_missing(a) and is_missing(b)
-    try:
-        return bool(a == b)
-    except (TypeError, ValueError):
-        return False
-
-
 def _errors(session: DebugSession, scores: np.ndarray) -> np.ndarray:
     y = session.y.to_numpy()
     if session.task == "regression":
@@ -547,30 +517,3 @@ def _errors(session: DebugSession, scores: np.ndarray) -> np.ndarray:
     probs = session.predictions()
     truth = np.searchsorted(session.adapter.classes, y)
     return 1.0 - probs[np.arange(len(y)), truth]
-
-
-def _parse_label(index: pd.Index, text: str) -> Any:
-    if pd.api.types.is_integer_dtype(index.dtype):
-        try:
-            return int(text)
-        except ValueError:
-            return text
-    return text
-
-
-def _literal(value: Any) -> str:
-    if is_missing(value):
-        return "np.nan"
-    if isinstance(value, np.generic):
-        value = value.item()
-    return repr(value)
-
-
-def _fmt(value: Any) -> str:
-    if is_missing(value):
-        return "missing"
-    return f"{value:.6g}" if isinstance(value, float) else str(value)
-
-
-def _css(name: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in str(name))
