@@ -178,7 +178,9 @@ class DebugSession(traitlets.HasTraits):
         >>> s.model_version, s.predictions().item()
         (1, 3.0)
         """
-        task = "auto" if hasattr(model, "predict") else self.task
+        is_function = not any(hasattr(model, m) for m in
+                              ("predict_proba", "decision_function", "predict"))
+        task = self.task if is_function else "auto"
         self.adapter = ModelAdapter.from_model(
             model, self._X, self._y, task=task, response_method=response_method,
             pos_label=self.adapter.pos_label if pos_label is None else pos_label)

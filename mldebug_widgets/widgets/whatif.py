@@ -228,6 +228,7 @@ class WhatIfEditor(w.VBox):
             return
         self.row = label
         self._original = original
+        self._original_ice = None  # the first what-if of a loaded row is the original's
         self.edited = original.copy()
         self.history = []
         self._sync_editors()
@@ -256,11 +257,14 @@ class WhatIfEditor(w.VBox):
             return
         self.edited = assign(self.edited, feature, value)
         self._sync_editors([feature])
+        self._loading = True  # the plot follows the edit; draw it once, below
+        try:
+            self.feature = feature
+        finally:
+            self._loading = False
         if self._recompute():
             self.history.append({"feature": feature, "old": old, "new": value,
                                  "prediction": float(self.result_.prediction[self.output])})
-            if self.feature != feature:
-                self.feature = feature
             self._render_history()
 
     def reset(self) -> None:
@@ -314,6 +318,8 @@ class WhatIfEditor(w.VBox):
         except (ModelError, SchemaError, ValueError, TypeError) as exc:
             self._show_error(str(exc))
             return False
+        if self._original_ice is None and self.edited.equals(self._original):
+            self._original_ice = self.result_.ice
         self.message_.value = self._note
         self._render_prediction()
         self._render_ice()
@@ -382,7 +388,7 @@ class WhatIfEditor(w.VBox):
         finite = np.array([not is_missing(v) for v in values])
         k = self.output
         curve = self.result_.ice.curve(feature, output=k)
-        original = self._original_curves().curve(feature, output=k)
+        original = (self._original_ice or self.result_.ice).curve(feature, output=k)
         average = self._partial_dependence()[feature][:, k]
         current = self.edited[feature].iloc[0]
         categorical = spec.kind in ("categorical", "boolean")
@@ -396,10 +402,6 @@ class WhatIfEditor(w.VBox):
             missing_y=float(curve[~finite][0]) if (~finite).any() else None,
             y_label=format_score(self.session, self.session.output_names[k]), x_label=feature)
         self.ice_figure_.title = f"ICE of {feature} for row {self.row}"
-
-    def _original_curves(self):
-        key = ("whatif-original", self.row, tuple((f, len(g)) for f, g in self._grids.items()))
-        return self.session.cached(key, lambda: self._what_if(self._original).ice)
 
     def _density(self, feature: str, values: np.ndarray, categorical: bool):
         column = self.session.X[feature]
@@ -502,7 +504,7 @@ class WhatIfEditor(w.VBox):
         self.load(self.row)
 
     def _on_shown(self, _change: dict) -> None:
-        if self.result_ is not None:
+        if self.result_ is not None and not self._loading:
             self._render_ice()
             if _change["name"] == "output":
                 self._render_sensitivity()
