@@ -4,6 +4,8 @@ Nothing here imports ipywidgets or bqplot; every number a widget shows comes fro
 """
 
 from .ale import ale
+from .error_tree import ErrorTreeResult, error_tree
+from .residuals import compute_residuals, residual_summary, residuals, top_residuals
 from .sensitivity import (
     ICEResult,
     WhatIfResult,
@@ -14,11 +16,17 @@ from .sensitivity import (
 )
 
 __all__ = [
+    "ErrorTreeResult",
     "ICEResult",
     "WhatIfResult",
     "ale",
+    "compute_residuals",
+    "error_tree",
     "feature_grids",
     "ice",
     "partial_dependence",
+    "residual_summary",
+    "residuals",
+    "top_residuals",
     "what_if",
 ]

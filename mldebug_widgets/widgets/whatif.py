@@ -11,7 +11,7 @@ import pandas as pd
 import traitlets
 
 from .._errors import ModelError, SchemaError
-from ..analysis import feature_grids, ice, what_if
+from ..analysis import feature_grids, ice, residuals, what_if
 from ..analysis.sensitivity import WhatIfResult
 from ..schema import is_missing
 from ..session import DebugSession
@@ -297,7 +297,7 @@ class WhatIfEditor(w.VBox):
         elif preset == "lowest prediction":
             position = int(np.argmin(scores))
         elif preset == "largest error" and s.y is not None:
-            position = int(np.argmax(_errors(s, scores)))
+            position = int(np.argmax(_errors(s)))
         elif preset == "random":
             position = int(np.random.default_rng().integers(len(s.X)))
         else:
@@ -510,12 +510,9 @@ class WhatIfEditor(w.VBox):
                 self._render_sensitivity()
 
 
-def _errors(session: DebugSession, scores: np.ndarray) -> np.ndarray:
-    y = session.y.to_numpy()
-    if session.task == "regression":
-        return np.abs(y - scores)
-    if session.task == "binary":
-        return np.abs((y == session.adapter.pos_label).astype(float) - scores)
-    probs = session.predictions()
-    truth = np.searchsorted(session.adapter.classes, y)
-    return 1.0 - probs[np.arange(len(y)), truth]
+def _errors(session: DebugSession) -> np.ndarray:
+    """Size of each row's error: logloss for probabilities, |residual| otherwise."""
+    if session.task != "regression" and session.adapter.output_kind == "probability":
+        return residuals(session).to_numpy()
+    kind = "absolute" if session.task == "regression" else "difference"
+    return np.abs(residuals(session, kind).to_numpy())
