@@ -22,6 +22,7 @@ __all__ = [
     "FeatureSpec",
     "ModelAdapter",
     "ModelError",
+    "ResidualExplorer",
     "SchemaError",
     "WhatIfEditor",
     "analysis",
@@ -32,8 +33,8 @@ __all__ = [
 
 def __getattr__(name: str):
     # widgets import ipywidgets and bqplot: load them only when asked for
-    if name == "WhatIfEditor":
-        from .widgets import WhatIfEditor
+    if name in ("ResidualExplorer", "WhatIfEditor"):
+        from . import widgets
 
-        return WhatIfEditor
+        return getattr(widgets, name)
     raise AttributeError(f"module 'mldebug_widgets' has no attribute {name!r}")
