@@ -1,10 +1,8 @@
-"""Benchmark models: fit a simple model on the same data and compare the errors row by row.
+"""Benchmark models: fit a simple model on the same data and compare errors row by row.
 
-Rows the model gets wrong but a regularised linear model or a shallow tree gets right point
-at bugs (a bad imputation, an overfit pocket, a leak); rows where only the benchmark fails
-show what the model learned beyond the simple structure. :func:`benchmark` fits the
-benchmark, compares metrics side by side and returns both disagreement sets, and
-:meth:`BenchmarkResult.summary` says how the rows of a set differ from all rows.
+Rows the model gets wrong and a regularised linear model or a shallow tree gets right point
+at bugs (a bad imputation, an overfit pocket); rows only the benchmark gets wrong show what
+the model learned beyond the simple structure. :meth:`BenchmarkResult.summary` says how.
 """
 
 from __future__ import annotations
@@ -198,8 +196,10 @@ class BenchmarkResult:
                              "order: pass session.X.")
         records = [_categorical_row(X[c], mask) if _is_categorical(X[c], schema, c)
                    else _numeric_row(X[c], mask) for c in X.columns]
-        frame = pd.DataFrame(records, columns=SUMMARY_COLUMNS,
+        frame = pd.DataFrame({name: np.array([r[j] for r in records], dtype=object)
+                              for j, name in enumerate(SUMMARY_COLUMNS)},
                              index=pd.Index(X.columns, name="feature"))
+        frame = frame.astype({c: np.float64 for c in SUMMARY_COLUMNS[2:]})
         order = np.argsort(-np.nan_to_num(np.abs(frame["effect"].to_numpy(float)), nan=-1.0),
                            kind="stable")
         return frame.iloc[order]

@@ -272,8 +272,8 @@ class ResidualExplorer(w.VBox):
         xc, yc, counts = density_2d(xs[rows], ys[rows])
         density = bq.HeatMap(x=xc, y=yc, color=np.log1p(counts),
                              scales={"x": x_scale, "y": y_scale,
-                                     "color": bq.ColorScale(scheme="Greys")},
-                             null_color="transparent", opacity=0.35)
+                                     "color": bq.ColorScale(colors=["#f4f4f4", "#9e9e9e"])},
+                             null_color="transparent")
         scales = {"x": x_scale, "y": y_scale}
         extra = {}
         if codes is not None:
@@ -281,7 +281,7 @@ class ResidualExplorer(w.VBox):
                                                    colors=PALETTE)
             extra["color"] = codes[sample]
         scatter = bq.Scatter(x=xs[sample], y=ys[sample], scales=scales, default_size=12,
-                             default_opacities=[0.7], colors=[_plots.EDITED],
+                             opacities=[0.7], colors=[_plots.EDITED],
                              stroke="transparent", **extra)
         highlight = bq.Scatter(x=[], y=[], scales={"x": x_scale, "y": y_scale},
                                colors=[_plots.AVERAGE], default_size=28, stroke="black",
