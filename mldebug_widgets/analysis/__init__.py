@@ -4,6 +4,7 @@ Nothing here imports ipywidgets or bqplot; every number a widget shows comes fro
 """
 
 from .ale import ale
+from .benchmark import BenchmarkResult, benchmark, make_benchmark
 from .error_tree import ErrorTreeResult, error_tree
 from .residuals import compute_residuals, residual_summary, residuals, top_residuals
 from .sensitivity import (
@@ -16,14 +17,17 @@ from .sensitivity import (
 )
 
 __all__ = [
+    "BenchmarkResult",
     "ErrorTreeResult",
     "ICEResult",
     "WhatIfResult",
     "ale",
+    "benchmark",
     "compute_residuals",
     "error_tree",
     "feature_grids",
     "ice",
+    "make_benchmark",
     "partial_dependence",
     "residual_summary",
     "residuals",

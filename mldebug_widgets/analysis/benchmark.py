@@ -30,33 +30,30 @@ BenchmarkKind = Literal["linear", "tree"]
 Disagreement = Literal["model_worse", "benchmark_worse", "both_wrong"]
 BENCHMARK_KINDS = ("linear", "tree")
 DISAGREEMENTS = ("model_worse", "benchmark_worse", "both_wrong")
-NEEDS_Y = ("a benchmark needs the true labels: bind the model with y, e.g. "
-           "mdw.bind(model, X, y).")
+NEEDS_Y = "a benchmark needs the true labels: bind the model with y, e.g. mdw.bind(model, X, y)."
 SUMMARY_COLUMNS = ["kind", "value", "in_rows", "overall", "effect", "missing_in_rows",
                    "missing_overall"]
-MIN_FREQUENCY = 5  # rarer categories share one one-hot column
-TREE_DEPTH, TREE_LEAF = 4, 20
+MIN_FREQUENCY, TREE_DEPTH, TREE_LEAF = 5, 4, 20
 
 
 def make_benchmark(X: pd.DataFrame, *, task: str, kind: BenchmarkKind = "linear",
                    schema: Mapping[str, Any] | None = None, random_state: int = 0) -> Pipeline:
     """Build an unfitted benchmark pipeline for the columns of ``X``.
 
-    Numeric columns: median imputation with missing indicators (plus scaling for "linear").
-    Categorical columns (object, string, category, bool, or declared categorical/boolean in
-    ``schema``, such as integer codes): most-frequent imputation, then one-hot encoding
+    Numeric columns: median imputation with missing indicators (and scaling for "linear").
+    Categorical columns (object, string, category or bool dtype, or declared categorical in
+    ``schema``, such as integer codes): most-frequent imputation and one-hot encoding
     (unknown categories ignored, those seen < 5 times grouped). Then ``LogisticRegression(C=1)``
     or ``Ridge(alpha=1)`` ("linear"), or a tree of depth 4 with leaves of ≥ 20 rows ("tree").
 
     Parameters
     ----------
     X : pandas.DataFrame
-        The training columns (only their dtypes and names are read).
+        The training columns (only their names and dtypes are read).
     task : {"binary", "multiclass", "regression"}
     kind : {"linear", "tree"}, default="linear"
-        Which benchmark.
     schema : FeatureSchema or mapping, default=None
-        Feature name -> spec (or kind string); declared categoricals are one-hot encoded.
+        Feature name -> spec or kind string, e.g. ``session.schema``.
     random_state : int, default=0
         Seed of the tree.
 
@@ -73,20 +70,20 @@ def make_benchmark(X: pd.DataFrame, *, task: str, kind: BenchmarkKind = "linear"
     (4, 2)
     """
     if kind not in BENCHMARK_KINDS:
-        raise ValueError(f"kind must be one of {BENCHMARK_KINDS}; got {kind!r}. Pass a "
-                         "scikit-learn estimator to benchmark(..., estimator=...) for others.")
+        raise ValueError(f"kind must be one of {BENCHMARK_KINDS}; got {kind!r}. Pass an "
+                         "estimator to benchmark(session, estimator=...) for other models.")
     if task not in KINDS_BY_TASK:
         raise ValueError(f"task must be one of {tuple(KINDS_BY_TASK)}; got {task!r}.")
     categorical = [c for c in X.columns if _is_categorical(X[c], schema, c)]
     numeric = [c for c in X.columns if c not in set(categorical)]
-    scaler = [StandardScaler()] if kind == "linear" else []
+    scale = [StandardScaler()] if kind == "linear" else []
     pre = ColumnTransformer([
-        ("num", make_pipeline(SimpleImputer(strategy="median", add_indicator=True), *scaler),
+        ("num", make_pipeline(SimpleImputer(strategy="median", add_indicator=True), *scale),
          numeric),
         ("cat", make_pipeline(FunctionTransformer(_as_objects, feature_names_out="one-to-one"),
                               SimpleImputer(strategy="most_frequent"),
-                              OneHotEncoder(handle_unknown="ignore",
-                                            min_frequency=MIN_FREQUENCY)), categorical),
+                              OneHotEncoder(handle_unknown="ignore", min_frequency=MIN_FREQUENCY)),
+         categorical),
     ])
     tree = dict(max_depth=TREE_DEPTH, min_samples_leaf=TREE_LEAF, random_state=random_state)
     if task == "regression":
@@ -106,20 +103,20 @@ class BenchmarkResult:
     estimator : object
         The fitted benchmark (a clone: the user's estimator object is never fitted).
     metrics : pandas.DataFrame
-        One row per metric, columns ``model``, ``benchmark``, ``difference`` (model −
-        benchmark). Binary: ``log_loss, accuracy, roc_auc, brier``; multiclass:
-        ``log_loss, accuracy``; regression: ``rmse, mae, r2``.
+        Rows ``log_loss, accuracy, roc_auc, brier`` (binary), ``log_loss, accuracy``
+        (multiclass) or ``rmse, mae, r2``; columns ``model, benchmark, difference``
+        (model − benchmark).
     model_residuals, benchmark_residuals : pandas.Series
-        Residuals of kind "auto" (see :func:`compute_residuals`), indexed like
-        ``session.X``; NaN on the model's side when it gives no probabilities.
+        Residuals of kind "auto" (:func:`compute_residuals`) indexed like ``session.X``;
+        NaN on the model's side if it gives no probabilities.
     model_wrong, benchmark_wrong : numpy.ndarray of bool
-        Per row: misclassified, or absolute residual above ``tolerance`` (regression).
+        Misclassified rows, or (regression) absolute residual above ``tolerance``.
     benchmark_scores : numpy.ndarray of shape (n, k)
         The benchmark's scores, laid out like ``session.predictions()``.
     thresholds : tuple of float or None
         Binary: the decision thresholds of the model and of the benchmark.
     tolerance : float or None
-        The absolute residual above which a regression row is wrong.
+        Regression: the absolute residual above which a row is wrong.
 
     Examples
     --------
@@ -145,7 +142,7 @@ class BenchmarkResult:
     tolerance: float | None = None
 
     def mask(self, which: Disagreement) -> np.ndarray:
-        """Boolean mask of the rows in a disagreement set (positions of ``session.X``)."""
+        """Boolean mask, by position in ``session.X``, of a disagreement set."""
         if which not in DISAGREEMENTS:
             raise ValueError(f"which must be one of {DISAGREEMENTS}; got {which!r}.")
         m, b = self.model_wrong, self.benchmark_wrong
@@ -200,46 +197,38 @@ class BenchmarkResult:
                               for j, name in enumerate(SUMMARY_COLUMNS)},
                              index=pd.Index(X.columns, name="feature"))
         frame = frame.astype({c: np.float64 for c in SUMMARY_COLUMNS[2:]})
-        order = np.argsort(-np.nan_to_num(np.abs(frame["effect"].to_numpy(float)), nan=-1.0),
-                           kind="stable")
-        return frame.iloc[order]
+        size = np.nan_to_num(frame["effect"].abs().to_numpy(), nan=-1.0)
+        return frame.iloc[np.argsort(-size, kind="stable")]
 
 
-def benchmark(
-    session: DebugSession,
-    *,
-    estimator: BenchmarkKind | Any = "linear",
-    cv: int | None = None,
-    threshold: float | None = None,
-    tolerance: float | None = None,
-    random_state: int = 0,
-) -> BenchmarkResult:
+def benchmark(session: DebugSession, *, estimator: BenchmarkKind | Any = "linear",
+              cv: int | None = None, threshold: float | None = None,
+              tolerance: float | None = None, random_state: int = 0) -> BenchmarkResult:
     """Fit a benchmark on the session's data and compare it with the model row by row.
 
-    The benchmark is fitted on the columns the model sees and ``session.y``. By default
-    its predictions are **in-sample** (scored on the rows it was fitted on, as the model
-    usually is); with ``cv=k`` they are out-of-fold (``cross_val_predict`` with ``k``
-    unshuffled, stratified for classifiers, folds) and ``estimator`` is still fitted on
-    all rows. A row is wrong when its predicted label differs from ``y`` (binary: score ≥
-    threshold; multiclass: the highest score), or, for regression, when its absolute
-    residual exceeds ``tolerance``. Models without probabilities get NaN for
-    ``log_loss``, ``brier`` and their residuals. Results for ``"linear"`` and ``"tree"``
-    are cached per model version.
+    The benchmark is fitted on the columns the model sees and ``session.y``. Its scores are
+    **in-sample** by default (like the model's, usually); with ``cv=k`` they are
+    out-of-fold (``cross_val_predict``, ``k`` unshuffled folds, stratified for classifiers)
+    and ``estimator`` is still fitted on all rows. A row is wrong when its predicted label
+    is not ``y`` (binary: score ≥ threshold; multiclass: the top score) or, for regression,
+    when its absolute residual exceeds ``tolerance``. Without probabilities, the model gets
+    NaN ``log_loss``, ``brier`` and residuals. Results of the named kinds are cached per
+    model version.
 
     Parameters
     ----------
     session : DebugSession
         The bound model and data, with ``y``.
     estimator : {"linear", "tree"} or estimator, default="linear"
-        A kind for :func:`make_benchmark`, or an unfitted scikit-learn estimator or
-        pipeline (cloned before fitting; it needs ``predict_proba`` for classification).
+        A kind of :func:`make_benchmark`, or an unfitted scikit-learn estimator or pipeline
+        (cloned, never fitted itself; classifiers need ``predict_proba``).
     cv : int, default=None
-        Number of folds for out-of-fold benchmark predictions; None scores in-sample.
+        Folds for out-of-fold benchmark scores; None scores in-sample.
     threshold : float, default=None
-        Binary only: the model's threshold (0.5 for probabilities, 0.0 for decision
-        scores). The benchmark uses it too when the model gives probabilities, else 0.5.
+        Binary: the model's threshold (default 0.5, or 0.0 for decision scores); the
+        benchmark uses it too if the model gives probabilities, else 0.5.
     tolerance : float, default=None
-        Regression only: default, the median absolute residual of the benchmark.
+        Regression: default, the median absolute residual of the benchmark.
     random_state : int, default=0
         Seed of the tree benchmark.
 
@@ -269,34 +258,38 @@ def benchmark(
     """
     if session.y is None:
         raise ValueError(NEEDS_Y)
+    if session.y.isna().any():
+        raise ValueError(f"y has {int(session.y.isna().sum())} missing value(s); bind the rows "
+                         "with labels only, e.g. bind(model, X[y.notna()], y[y.notna()]).")
     _check_options(session, estimator, cv, threshold, tolerance)
 
     def compute() -> BenchmarkResult:
         return _compute(session, estimator, cv, threshold, tolerance, random_state)
 
     if isinstance(estimator, str):
-        key = ("benchmark", estimator, cv, threshold, tolerance, random_state)
+        # schemas are replaced, never mutated: a new one (new categoricals) is a new key
+        key = ("benchmark", estimator, cv, threshold, tolerance, random_state,
+               id(session.schema))
         return session.cached(key, compute)
     return compute()
 
 
 def _check_options(session: DebugSession, estimator: Any, cv: Any, threshold: Any,
                    tolerance: Any) -> None:
-    if isinstance(estimator, str):
-        if estimator not in BENCHMARK_KINDS:
-            raise ValueError(f"estimator must be one of {BENCHMARK_KINDS} or an unfitted "
-                             f"scikit-learn estimator; got {estimator!r}.")
-    elif not (hasattr(estimator, "fit") and hasattr(estimator, "get_params")):
+    if isinstance(estimator, str) and estimator not in BENCHMARK_KINDS:
+        raise ValueError(f"estimator must be one of {BENCHMARK_KINDS} or an unfitted "
+                         f"scikit-learn estimator; got {estimator!r}.")
+    refittable = hasattr(estimator, "fit") and hasattr(estimator, "get_params")
+    if not isinstance(estimator, str) and not refittable:
         raise TypeError(f"estimator must be 'linear', 'tree' or an unfitted scikit-learn "
-                        f"estimator (with fit and get_params) that can be refitted on "
-                        f"session.X; got {type(estimator).__name__}. Wrap other models in "
-                        "a scikit-learn estimator.")
+                        f"estimator (with fit and get_params) to refit on session.X; got "
+                        f"{type(estimator).__name__}. Wrap other models in an estimator.")
     if cv is not None and (isinstance(cv, bool) or not isinstance(cv, int | np.integer)
                            or cv < 2):
         raise ValueError(f"cv must be None (in-sample) or a number of folds >= 2; got {cv!r}.")
     if threshold is not None and session.task != "binary":
-        raise ValueError(f"threshold applies to binary classification; this session is "
-                         f"{session.task}: drop threshold=.")
+        raise ValueError(f"threshold applies to binary classification, not {session.task}: "
+                         "drop threshold=.")
     if tolerance is not None and (session.task != "regression" or not tolerance >= 0):
         raise ValueError(f"tolerance must be a number >= 0 and applies to regression; got "
                          f"{tolerance!r} for a {session.task} session.")
@@ -307,20 +300,18 @@ def _compute(session: DebugSession, estimator: Any, cv: int | None, threshold: f
     adapter, task = session.adapter, session.task
     X = session.X if adapter.feature_names is None else session.X[adapter.feature_names]
     y = session.y.to_numpy()
-    if task == "regression":
-        y = y.astype(np.float64)
+    y = y.astype(np.float64) if task == "regression" else y
     est = (make_benchmark(X, task=task, kind=estimator, schema=session.schema,
                           random_state=random_state)
            if isinstance(estimator, str) else clone(estimator))
     method = "predict" if task == "regression" else "predict_proba"
     if not hasattr(est, method):
-        raise TypeError(f"a {task} benchmark needs {method}, which "
-                        f"{type(est).__name__} does not have; for classifiers wrap it in "
-                        "sklearn.calibration.CalibratedClassifierCV.")
+        raise TypeError(f"a {task} benchmark needs {method}, which {type(est).__name__} does "
+                        "not have; wrap a classifier in CalibratedClassifierCV.")
     oof = None if cv is None else cross_val_predict(clone(est), X, y, cv=cv, method=method)
     est.fit(X, y)
-    raw = np.asarray(getattr(est, method)(X) if oof is None else oof, dtype=np.float64)
-    bench = _align(raw, est, adapter)
+    bench = _align(np.asarray(getattr(est, method)(X) if oof is None else oof, dtype=np.float64),
+                   est, adapter)
     scores, output_kind = session.predictions(), adapter.output_kind
     name = KINDS_BY_TASK[task][0]
     probabilistic = task == "regression" or output_kind == "probability"
@@ -331,15 +322,14 @@ def _compute(session: DebugSession, estimator: Any, cv: int | None, threshold: f
                           index=session.X.index, name=name)
     thresholds = None
     if task == "regression":
-        tolerance = (float(np.median(np.abs(bench_res.to_numpy())))
-                     if tolerance is None else float(tolerance))
-        model_wrong = np.abs(model_res.to_numpy()) > tolerance
-        bench_wrong = np.abs(bench_res.to_numpy()) > tolerance
-        values = [_regression_metrics(y, s[:, 0]) for s in (scores, bench)]
+        tolerance = float(np.median(np.abs(bench_res)) if tolerance is None else tolerance)
+        model_wrong, bench_wrong = (np.abs(r.to_numpy()) > tolerance
+                                    for r in (model_res, bench_res))
+        values = [_metrics(task, y, s, None, None, True) for s in (scores, bench)]
     else:
         if task == "binary":
-            default = 0.0 if output_kind == "decision" else 0.5
-            threshold = default if threshold is None else float(threshold)
+            threshold = float((0.0 if output_kind == "decision" else 0.5)
+                              if threshold is None else threshold)
             thresholds = (threshold, threshold if output_kind == "probability" else 0.5)
             truth = y == adapter.pos_label
             predicted = [s[:, 0] >= t for s, t in zip((scores, bench), thresholds, strict=True)]
@@ -347,7 +337,7 @@ def _compute(session: DebugSession, estimator: Any, cv: int | None, threshold: f
             truth = y
             predicted = [adapter.classes[np.argmax(s, axis=1)] for s in (scores, bench)]
         model_wrong, bench_wrong = (np.asarray(p != truth, dtype=bool) for p in predicted)
-        values = [_classification_metrics(task, truth, s, p, adapter.classes, prob)
+        values = [_metrics(task, truth, s, p, adapter.classes, prob)
                   for s, p, prob in zip((scores, bench), predicted, (probabilistic, True),
                                         strict=True)]
     metrics = pd.DataFrame({"model": values[0], "benchmark": values[1]})
@@ -373,14 +363,16 @@ def _align(raw: np.ndarray, est: Any, adapter: Any) -> np.ndarray:
     return out
 
 
-def _classification_metrics(task: str, truth: np.ndarray, scores: np.ndarray,
-                            predicted: np.ndarray, classes: Any,
-                            probabilistic: bool) -> dict[str, float]:
+def _metrics(task: str, truth: np.ndarray, scores: np.ndarray, predicted: Any, classes: Any,
+             probabilistic: bool) -> dict[str, float]:
     nan = float("nan")
+    if task == "regression":
+        return {"rmse": skm.root_mean_squared_error(truth, scores[:, 0]),
+                "mae": skm.mean_absolute_error(truth, scores[:, 0]),
+                "r2": skm.r2_score(truth, scores[:, 0])}
     if task == "multiclass":
         return {"log_loss": skm.log_loss(truth, scores, labels=list(classes))
-                if probabilistic else nan,
-                "accuracy": skm.accuracy_score(truth, predicted)}
+                if probabilistic else nan, "accuracy": skm.accuracy_score(truth, predicted)}
     truth, p = truth.astype(np.int64), scores[:, 0]
     return {"log_loss": skm.log_loss(truth, p, labels=[0, 1]) if probabilistic else nan,
             "accuracy": skm.accuracy_score(truth, predicted.astype(np.int64)),
@@ -388,16 +380,10 @@ def _classification_metrics(task: str, truth: np.ndarray, scores: np.ndarray,
             "brier": skm.brier_score_loss(truth, p) if probabilistic else nan}
 
 
-def _regression_metrics(y: np.ndarray, prediction: np.ndarray) -> dict[str, float]:
-    return {"rmse": skm.root_mean_squared_error(y, prediction),
-            "mae": skm.mean_absolute_error(y, prediction), "r2": skm.r2_score(y, prediction)}
-
-
 def _is_categorical(column: pd.Series, schema: Mapping[str, Any] | None, name: Any) -> bool:
-    if schema is not None and str(name) in schema:
-        spec = schema[str(name)]
-        if getattr(spec, "kind", spec) in ("categorical", "boolean"):
-            return True
+    spec = schema.get(str(name)) if schema is not None else None
+    if getattr(spec, "kind", spec) in ("categorical", "boolean"):
+        return True
     return pd.api.types.is_bool_dtype(column) or not pd.api.types.is_numeric_dtype(column)
 
 
@@ -407,31 +393,28 @@ def _as_objects(X: Any) -> pd.DataFrame:
     return frame.where(frame.notna(), np.nan)
 
 
-def _share(values: np.ndarray) -> float:
+def _mean(values: np.ndarray) -> float:
     return float(values.mean()) if len(values) else float("nan")
 
 
 def _numeric_row(column: pd.Series, mask: np.ndarray) -> list:
     values = column.to_numpy(dtype=np.float64, na_value=np.nan)
     missing = np.isnan(values)
-    present, present_rows = values[~missing], values[mask & ~missing]
-    overall = float(present.mean()) if len(present) else float("nan")
-    in_rows = float(present_rows.mean()) if len(present_rows) else float("nan")
-    std = float(present.std()) if len(present) else 0.0
+    overall, in_rows = _mean(values[~missing]), _mean(values[mask & ~missing])
+    std = float(values[~missing].std()) if (~missing).any() else 0.0
     effect = (in_rows - overall) / std if std > 0 else (0.0 if mask.any() else float("nan"))
-    return ["numeric", None, in_rows, overall, effect, _share(missing[mask]),
-            _share(missing)]
+    return ["numeric", None, in_rows, overall, effect, _mean(missing[mask]), _mean(missing)]
 
 
 def _categorical_row(column: pd.Series, mask: np.ndarray) -> list:
     codes, uniques = pd.factorize(column, use_na_sentinel=False)
-    k = len(uniques)
+    k, n_rows = len(uniques), int(mask.sum())
     overall = np.bincount(codes, minlength=k) / len(codes)
-    in_rows = np.bincount(codes[mask], minlength=k) / max(int(mask.sum()), 1)
+    in_rows = np.bincount(codes[mask], minlength=k) / max(n_rows, 1)
     spread = np.sqrt(overall * (1 - overall))
     z = np.divide(in_rows - overall, spread, out=np.zeros(k), where=spread > 0)
-    best = int(np.argmax(z))
+    best, nan = int(np.argmax(z)), float("nan")
     missing = column.isna().to_numpy()
-    effect = float(z[best]) if mask.any() else float("nan")
-    return ["categorical", uniques[best], float(in_rows[best]) if mask.any() else float("nan"),
-            float(overall[best]), effect, _share(missing[mask]), _share(missing)]
+    return ["categorical", uniques[best], float(in_rows[best]) if n_rows else nan,
+            float(overall[best]), float(z[best]) if n_rows else nan, _mean(missing[mask]),
+            _mean(missing)]

@@ -78,7 +78,7 @@ def density_2d(x: np.ndarray, y: np.ndarray, *, bins: tuple[int, int] = (60, 40)
     >>> import numpy as np
     >>> xc, yc, counts = density_2d(np.array([0.0, 1.0, 1.0]), np.array([0.0, 1.0, 1.0]),
     ...                             bins=(2, 2))
-    >>> np.nansum(counts), counts.shape
+    >>> float(np.nansum(counts)), counts.shape
     (3.0, (2, 2))
     """
     ok = np.isfinite(x) & np.isfinite(y)
