@@ -171,3 +171,26 @@ def test_user_data_unchanged(pipeline_model, mixed_data):
     explorer.facet = "city"
     explorer.select_region(x=(0, 1e9), y=(0, 100), panel=0)
     assert fingerprint(X, y, pipeline_model) == before
+
+
+def test_benchmark_tab_fits_off_the_ui_path_and_lists_disagreements(big):
+    from mldebug_widgets.analysis import benchmark
+
+    X, y, predict = big
+    session = bind(predict, X, y, task="binary")
+    explorer = ResidualExplorer(session)
+    explorer.benchmark_kind_.value = "tree"
+    explorer.benchmark_button_.click()
+    explorer._benchmark_thread.join(timeout=60)
+    assert not explorer.benchmark_button_.disabled
+    expected = benchmark(session, estimator="tree")
+    assert "<td>log_loss</td>" in explorer.benchmark_metrics_.value
+    listed = [label for _, label in explorer.benchmark_table_.picker_.options]
+    assert set(listed) == set(expected.rows("model_worse")[:200]) or \
+        set(listed) <= set(expected.rows("model_worse"))
+    assert len(listed) == min(200, len(expected.rows("model_worse")))
+    explorer.benchmark_which_.value = "benchmark_worse"
+    listed = [label for _, label in explorer.benchmark_table_.picker_.options]
+    assert set(listed) <= set(expected.rows("benchmark_worse"))
+    explorer.select_rows(expected.rows("benchmark_worse"))
+    assert set(session.selected_rows) == set(expected.rows("benchmark_worse"))
