@@ -69,10 +69,9 @@ def test_extremes_are_always_drawn(big):
     drawn = set(np.round(explorer.panels_[0]["scatter"].y, 12))
     worst = np.sort(res)[-20:]
     assert all(np.round(v, 12) in drawn for v in worst)
-    xc = explorer.panels_[0]["figure"].marks[0].x
-    counts = explorer.panels_[0]["figure"].marks[0].color
-    assert len(xc) == 60 and counts.shape == (40, 60)
-    assert np.nansum(np.expm1(counts)) == pytest.approx(len(X))  # the density counts all rows
+    density = explorer.panels_[0]["figure"].marks[0]
+    assert len(density.x) <= 60 * 40  # one square per non-empty cell of a 60 x 40 grid
+    assert np.expm1(density.color).sum() == pytest.approx(len(X))  # it counts all rows
 
 
 def test_table_pick_loads_the_row_in_the_what_if_editor(big):

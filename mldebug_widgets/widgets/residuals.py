@@ -358,10 +358,12 @@ class ResidualExplorer(w.VBox):
                                      n_extreme=min(self.n_extreme, budget // 2))]
         x_scale, y_scale = bq.LinearScale(), bq.LinearScale()
         xc, yc, counts = density_2d(xs[rows], ys[rows])
-        density = bq.HeatMap(x=xc, y=yc, color=np.log1p(counts),
+        cell_y, cell_x = np.nonzero(np.isfinite(counts))  # one grey square per non-empty cell
+        density = bq.Scatter(x=xc[cell_x], y=yc[cell_y], color=np.log1p(counts[cell_y, cell_x]),
                              scales={"x": x_scale, "y": y_scale,
-                                     "color": bq.ColorScale(colors=["#f4f4f4", "#9e9e9e"])},
-                             null_color="transparent")
+                                     "color": bq.ColorScale(colors=["#ececec", "#8a8a8a"])},
+                             marker="square", default_size=110, stroke="transparent",
+                             opacities=[0.8])
         scales = {"x": x_scale, "y": y_scale}
         extra = {}
         if codes is not None:
