@@ -194,3 +194,20 @@ def test_benchmark_tab_fits_off_the_ui_path_and_lists_disagreements(big):
     assert set(listed) <= set(expected.rows("benchmark_worse"))
     explorer.select_rows(expected.rows("benchmark_worse"))
     assert set(session.selected_rows) == set(expected.rows("benchmark_worse"))
+
+
+def test_redraws_do_not_leak_widgets(big):
+    from ipywidgets.widgets.widget import _instances
+
+    X, y, predict = big
+    explorer = ResidualExplorer(predict, X, y, task="binary", sensitive_features=["g"])
+    explorer.x_axis = "b"
+    before = len(_instances)
+    for _ in range(3):
+        explorer.x_axis = "prediction"
+        explorer.facet = "g"
+        explorer.color_by = "g"
+        explorer.facet = ""
+        explorer.color_by = ""
+        explorer.x_axis = "b"
+    assert len(_instances) == before

@@ -90,6 +90,7 @@ class ResidualExplorer(w.VBox):
                              "e.g. mdw.bind(model, X, y).")
         self.max_points, self.n_extreme = max_points, n_extreme
         self.panels_: list[dict] = []
+        self._selection: tuple[tuple, np.ndarray] = ((), np.zeros(0, dtype=np.intp))
         self._build()
         self.observe(self._redraw, names=["x_axis", "kind", "color_by", "facet"])
         self.observe(self._retable, names=["kind"])
@@ -247,11 +248,9 @@ class ResidualExplorer(w.VBox):
                f"mean {r['in_rows']:.4g} here vs {r['overall']:.4g} overall")
             + f" (effect {r['effect']:+.2f})</li>" for name, r in summary.iterrows())
         self.benchmark_summary_.value = f"<small>How these rows differ:</small><ul>{lines}</ul>"
-        positions = np.flatnonzero(result.mask(which))
         ys = self._residuals()
-        order = positions[np.argsort(-ys[positions], kind="stable")]
-        frame = with_predictions(self.session, order[: self.benchmark_table_.max_rows])
-        frame = frame.assign(residual=ys[order[: self.benchmark_table_.max_rows]])
+        order = _largest(np.flatnonzero(result.mask(which)), ys, self.benchmark_table_.max_rows)
+        frame = with_predictions(self.session, order).assign(residual=ys[order])
         self.benchmark_table_.show(frame, label_columns=self._label_columns(frame))
 
     def select_region(self, *, x: tuple[float, float], y: tuple[float, float],
@@ -264,8 +263,10 @@ class ResidualExplorer(w.VBox):
         positions = self.panels_[panel]["rows"]
         inside = (xs[positions] >= min(x)) & (xs[positions] <= max(x)) & \
             (ys[positions] >= min(y)) & (ys[positions] <= max(y))
-        labels = self.session.X.index[positions[inside]]
-        self.session.selected_rows = tuple(labels)
+        chosen = positions[inside]
+        labels = tuple(self.session.X.index[chosen].tolist())
+        self._selection = (labels, chosen)  # the positions, so the redraw needs no lookup
+        self.session.selected_rows = labels
 
     def select_rows(self, labels: Any) -> None:
         """Publish rows (index labels) as the session's selection."""
@@ -311,17 +312,25 @@ class ResidualExplorer(w.VBox):
         s = self.session
         if not self.color_by:
             return None, []
-        if self.color_by == "label":
-            labels = pd.Categorical(s.y.astype(str).to_numpy())
-        elif s.sensitive_features is not None and self.color_by in s.sensitive_features:
-            column = s.sensitive_features[self.color_by]
-            labels = pd.Categorical(column.astype(str).to_numpy()) if column.nunique() <= 10 \
-                else pd.qcut(column, 4, duplicates="drop").astype(str).pipe(pd.Categorical)
-        else:
-            labels = self._categories(self.color_by)
-        names = [str(c) for c in labels.categories][: len(PALETTE)]
-        codes = np.minimum(labels.codes, len(PALETTE) - 1).astype(np.float64)
-        return codes, names
+
+        def compute() -> tuple[np.ndarray, list[str]]:
+            if self.color_by == "label":
+                labels = pd.Categorical(s.y.to_numpy())
+            elif s.sensitive_features is not None and self.color_by in s.sensitive_features:
+                column = s.sensitive_features[self.color_by]
+                labels = pd.Categorical(column.to_numpy()) if column.nunique() <= 10 \
+                    else pd.Categorical(pd.qcut(column, 4, duplicates="drop"))
+            else:
+                labels = self._categories(self.color_by)
+            names = [str(c) for c in labels.categories][: len(PALETTE) - 1]
+            # the last colour is for the rest: categories past the palette, and missing
+            codes = np.where((labels.codes < 0) | (labels.codes >= len(names)),
+                             len(PALETTE) - 1, labels.codes).astype(np.float64)
+            if len(labels.categories) > len(names) or (labels.codes < 0).any():
+                names.append("other / missing")
+            return codes, names
+
+        return s.cached(("residual-colours", self.color_by), compute)
 
     # -- drawing -------------------------------------------------------------------------
     def _redraw(self, _change: dict | None = None) -> None:
@@ -336,11 +345,15 @@ class ResidualExplorer(w.VBox):
         else:
             groups = [("", np.arange(len(xs)))]
         budget = max(200, self.max_points // len(groups))
+        old, self.panels_ = self.panels_, []
         self.panels_ = [self._panel(title, rows, xs, ys, codes, budget, len(groups) > 1)
                         for title, rows in groups]
         columns = 1 if len(groups) == 1 else min(3, len(groups))
         self.plots_.layout.grid_template_columns = " ".join(["1fr"] * columns)
         self.plots_.children = [p["figure"] for p in self.panels_]
+        seen: set[int] = set()
+        for panel in old:  # close the replaced figures, marks, scales and brushes
+            _close_tree(panel["figure"], seen)
         drawn = sum(len(p["scatter"].x) for p in self.panels_)
         res_name = residuals(s, self.kind).name
         self.summary_.value = (
@@ -408,7 +421,9 @@ class ResidualExplorer(w.VBox):
     def _on_selection(self, _change: dict | None = None) -> None:
         s = self.session
         selected = np.zeros(len(s.X), dtype=bool)
-        if s.selected_rows:
+        if s.selected_rows and self._selection[0] is s.selected_rows:
+            selected[self._selection[1]] = True
+        elif s.selected_rows:
             selected[s.X.index.get_indexer(list(s.selected_rows))] = True
         xs, ys = self._coordinates()
         for panel in self.panels_:
@@ -419,8 +434,7 @@ class ResidualExplorer(w.VBox):
                 panel["highlight"].x = xs[shown]
                 panel["highlight"].y = ys[shown]
         positions = np.flatnonzero(selected)
-        res = ys[positions]
-        order = positions[np.argsort(-res, kind="stable")][: self.selected_table_.max_rows]
+        order = _largest(positions, ys, self.selected_table_.max_rows)
         frame = with_predictions(s, order).assign(residual=ys[order])
         self.selected_table_.show(
             frame, label_columns=self._label_columns(frame),
@@ -430,7 +444,7 @@ class ResidualExplorer(w.VBox):
     def _retable(self, _change: dict | None = None) -> None:
         s = self.session
         ys = self._residuals()
-        order = np.argsort(-ys, kind="stable")[: self.worst_table_.max_rows]
+        order = _largest(np.arange(len(ys)), ys, self.worst_table_.max_rows)
         frame = with_predictions(s, order).assign(residual=ys[order])
         self.worst_table_.show(frame, label_columns=self._label_columns(frame))
         tree = error_tree(s, kind=self.kind, max_depth=self.depth_.value,
@@ -465,6 +479,29 @@ class ResidualExplorer(w.VBox):
     def _label_columns(self, frame: pd.DataFrame) -> tuple[str, ...]:
         predictions = [c for c in frame.columns if c == "prediction" or c.startswith("P(")]
         return (*predictions[:1], "residual")
+
+
+def _largest(positions: np.ndarray, values: np.ndarray, k: int) -> np.ndarray:
+    """Return the ``k`` positions with the largest values, largest first."""
+    if len(positions) > k:
+        keep = np.argpartition(-values[positions], k - 1)[:k]
+        positions = np.sort(positions[keep])
+    return positions[np.argsort(-values[positions], kind="stable")]
+
+
+def _close_tree(widget: w.Widget, seen: set[int]) -> None:
+    """Close a widget and every widget it holds (marks, scales, axes, brush, layout)."""
+    if id(widget) in seen:
+        return
+    seen.add(id(widget))
+    for name in widget.keys:
+        value = getattr(widget, name, None)
+        items = value.values() if isinstance(value, dict) else \
+            value if isinstance(value, list | tuple) else [value]
+        for item in items:
+            if isinstance(item, w.Widget):
+                _close_tree(item, seen)
+    widget.close()
 
 
 class _FixedPredictions:
