@@ -36,12 +36,8 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import datetime as dt
 import json
-import os
-import platform
 import pstats
-import re
 import sys
 import time
 from collections.abc import Callable
@@ -51,9 +47,6 @@ import bqplot
 import comm
 import ipywidgets
 import numpy as np
-import pandas as pd
-import sklearn
-import threadpoolctl
 from comm.base_comm import BaseComm
 from threadpoolctl import threadpool_limits
 
@@ -61,6 +54,9 @@ import mldebug_widgets as mdw
 from mldebug_widgets.analysis import error_tree, residuals
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import load_average, machine_info  # noqa: E402
+
 DOCS = ROOT / "docs" / "benchmarks.md"
 START, END = "<!-- bench_residuals:start -->", "<!-- bench_residuals:end -->"
 TARGET_S, TARGET_BYTES = 0.2, 2_000_000
@@ -338,36 +334,6 @@ def flagged_updates(result: dict) -> set[str]:
     return {label for label, r in result["updates"].items() if not all(verdict(r))}
 
 
-def load_average() -> str:
-    if not hasattr(os, "getloadavg"):
-        return "?"
-    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
-def machine_info(load_start: str) -> list[str]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-        found = re.search(r"model name\s*:\s*(.+)", text)
-        cpu = found.group(1).strip() if found else cpu
-    except OSError:
-        pass
-    source = Path(mdw.__file__).resolve().parent
-    where_from = "this checkout" if source.is_relative_to(ROOT) else f"imported from {source}"
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
-    return [
-        f"date: {dt.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}",
-        f"machine: {cpu}, {os.cpu_count()} CPUs ({usable} usable), {platform.system()} "
-        f"{platform.release()}",
-        f"load average (1, 5, 15 min) at the start: {load_start}; at the end: "
-        f"{load_average()} (other work shares the CPUs)",
-        f"python {platform.python_version()}, numpy {np.__version__}, pandas {pd.__version__}, "
-        f"scikit-learn {sklearn.__version__}, ipywidgets {ipywidgets.__version__}, bqplot "
-        f"{bqplot.__version__}, threadpoolctl {threadpoolctl.__version__}, mldebug_widgets "
-        f"{mdw.__version__} ({where_from})",
-    ]
-
-
 def markdown(results: list[dict], repeats: int, info: list[str],
              profiles: dict[str, list[str]]) -> str:
     big = results[-1]
@@ -532,7 +498,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {label}")
                 for spot in spots:
                     print(f"    {spot}")
-    section = markdown(results, repeats, machine_info(load_start), profiles)
+    info = machine_info(load_start, ipywidgets=ipywidgets.__version__,
+                        bqplot=bqplot.__version__)
+    section = markdown(results, repeats, info, profiles)
     print("\n" + section)
     if (args.write or not args.quick) and not args.no_write:
         write_docs(section)

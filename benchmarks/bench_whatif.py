@@ -30,13 +30,9 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import datetime as dt
 import inspect
 import io
-import os
-import platform
 import pstats
-import re
 import sys
 import time
 from collections.abc import Callable
@@ -44,8 +40,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import sklearn
-import threadpoolctl
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.inspection import partial_dependence
 from sklearn.linear_model import LogisticRegression
@@ -57,6 +51,9 @@ import mldebug_widgets as mdw
 from mldebug_widgets.analysis import feature_grids, what_if
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import load_average, machine_info  # noqa: E402
+
 DOCS = ROOT / "docs" / "benchmarks.md"
 START, END = "<!-- bench_whatif:start -->", "<!-- bench_whatif:end -->"
 MODELS = {"hgb": "HistGradientBoosting", "forest": "RandomForest(100)",
@@ -217,35 +214,6 @@ def profile(session, row, grids, calls: int = 200, top: int = 25) -> str:
 
 
 # -- report ---------------------------------------------------------------------------
-def load_average() -> str:
-    if not hasattr(os, "getloadavg"):
-        return "?"
-    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
-def machine_info(load_start: str) -> list[str]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-        found = re.search(r"model name\s*:\s*(.+)", text)
-        cpu = found.group(1).strip() if found else cpu
-    except OSError:
-        pass
-    source = Path(mdw.__file__).resolve().parent
-    where = "this checkout" if source.is_relative_to(ROOT) else f"imported from {source}"
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
-    return [
-        f"date: {dt.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}",
-        f"machine: {cpu}, {os.cpu_count()} CPUs ({usable} usable), {platform.system()} "
-        f"{platform.release()}",
-        f"load average (1, 5, 15 min) at the start: {load_start}; at the end: "
-        f"{load_average()} (other work shares the CPUs)",
-        f"python {platform.python_version()}, numpy {np.__version__}, pandas {pd.__version__}, "
-        f"scikit-learn {sklearn.__version__}, threadpoolctl {threadpoolctl.__version__}, "
-        f"mldebug_widgets {mdw.__version__} ({where})",
-    ]
-
-
 def markdown(results: list[dict], args, info: list[str], checks: list[str],
              parts: dict) -> str:
     lines = [

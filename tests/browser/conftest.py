@@ -27,6 +27,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -319,3 +320,16 @@ def lab_url(chromium_executable, jupyter_dirs, lab_root, tmp_path_factory) -> It
                     probe=f"http://127.0.0.1:{port}/api/status")
     yield f"http://127.0.0.1:{port}/"
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def credit_future():
+    """The dashboard's data and model, built in a thread while Voila runs the notebook."""
+    import mldebug_widgets as mdw
+
+    def build():
+        data = mdw.datasets.load_credit()
+        return data, mdw.datasets.demo_model(data)
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        yield pool.submit(build)

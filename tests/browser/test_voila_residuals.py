@@ -11,13 +11,10 @@ selected count must lie between the counts of the box shrunk and grown by a coup
 from __future__ import annotations
 
 import re
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 from playwright.sync_api import expect
-
-import mldebug_widgets as mdw
 
 pytestmark = pytest.mark.browser
 
@@ -30,18 +27,6 @@ SELECTED = f"{ROOT} .mld-selected"
 EDITOR = ".mld-whatif"
 TOLERANCE_PX = 2.0  # pixel rounding between our calibration and the brush's own inversion
 COUNT = re.compile(r"([\d,]+) rows selected")
-
-
-def _build_credit():
-    data = mdw.datasets.load_credit()
-    return data, mdw.datasets.demo_model(data)
-
-
-@pytest.fixture(scope="module")
-def credit_future():
-    """The notebook's data and model, built in a thread while Voila runs the notebook."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        yield pool.submit(_build_credit)
 
 
 @pytest.fixture(scope="module")

@@ -8,13 +8,10 @@ The tests share one page (one kernel): each starts by loading the row it needs.
 from __future__ import annotations
 
 import re
-from concurrent.futures import ThreadPoolExecutor
 
 import pandas as pd
 import pytest
 from playwright.sync_api import expect
-
-import mldebug_widgets as mdw
 
 pytestmark = pytest.mark.browser
 
@@ -22,18 +19,6 @@ NOTEBOOK = "dashboard.ipynb"
 RENDER_TIMEOUT = 120_000  # ms: the notebook generates 30k rows and trains the model first
 ROUND_TRIP = 30_000  # ms: one edit is one kernel round-trip (a predict over the ICE grid)
 ROOT = ".mld-whatif"
-
-
-def _build_credit():
-    data = mdw.datasets.load_credit()
-    return data, mdw.datasets.demo_model(data)
-
-
-@pytest.fixture(scope="module")
-def credit_future():
-    """The notebook's data and model, built in a thread while Voila runs the notebook."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        yield pool.submit(_build_credit)
 
 
 @pytest.fixture(scope="module")
