@@ -70,8 +70,8 @@ def density_2d(x: np.ndarray, y: np.ndarray, *, bins: tuple[int, int] = (60, 40)
     Returns
     -------
     (x_centres, y_centres, counts)
-        ``counts`` has shape ``(len(y_centres), len(x_centres))``, as bqplot's HeatMap wants;
-        empty cells are NaN so they stay transparent.
+        ``counts`` has shape ``(len(y_centres), len(x_centres))``; empty cells are NaN
+        (draw only the finite cells).
 
     Examples
     --------
