@@ -6,6 +6,7 @@ Nothing here imports ipywidgets or bqplot; every number a widget shows comes fro
 from .ale import ale
 from .benchmark import BenchmarkResult, benchmark, make_benchmark
 from .error_tree import ErrorTreeResult, error_tree
+from .remediation import GroupThresholdClassifier, reweighing_weights
 from .residuals import compute_residuals, residual_summary, residuals, top_residuals
 from .sensitivity import (
     ICEResult,
@@ -19,6 +20,7 @@ from .sensitivity import (
 __all__ = [
     "BenchmarkResult",
     "ErrorTreeResult",
+    "GroupThresholdClassifier",
     "ICEResult",
     "WhatIfResult",
     "ale",
@@ -31,6 +33,7 @@ __all__ = [
     "partial_dependence",
     "residual_summary",
     "residuals",
+    "reweighing_weights",
     "top_residuals",
     "what_if",
 ]

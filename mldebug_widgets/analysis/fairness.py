@@ -1,0 +1,669 @@
+"""Group fairness metrics: per group of sensitive features, disparities and adverse impact.
+
+Everything is computed from confusion counts gathered with ``numpy.bincount`` (one pass over
+the rows per metric family, whatever the number of groups). A metric whose denominator is
+zero is undefined and returned as NaN, never 0 or 0.5 (scikit-learn returns 0 with a warning
+in those cases). Threshold sweeps live in :mod:`.thresholds`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from scipy.stats import rankdata
+
+from ..session import DebugSession
+from .residuals import compute_residuals
+
+OVERALL = "overall"
+MISSING = "missing"
+ALL_CLASSES = "all"
+RATES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {  # numerator, denominator counts
+    "prevalence": (("tp", "fn"), ("tp", "fp", "tn", "fn")),
+    "selection_rate": (("tp", "fp"), ("tp", "fp", "tn", "fn")),
+    "accuracy": (("tp", "tn"), ("tp", "fp", "tn", "fn")),
+    "tpr": (("tp",), ("tp", "fn")),
+    "precision": (("tp",), ("tp", "fp")),
+    "specificity": (("tn",), ("tn", "fp")),
+    "npv": (("tn",), ("tn", "fn")),
+    "fpr": (("fp",), ("fp", "tn")),
+    "fdr": (("fp",), ("tp", "fp")),
+    "fnr": (("fn",), ("tp", "fn")),
+    "for": (("fn",), ("fn", "tn")),
+}
+CLASSIFICATION_METRICS = ("count", *RATES, "auc", "logloss")
+REGRESSION_METRICS = ("count", "mae", "rmse", "mean_prediction", "mean_label")
+NEEDS_Y = ("group metrics need the true labels: bind the model with y, e.g. "
+           "mdw.bind(model, X, y, sensitive_features=['SEX']).")
+NO_SENSITIVE = ("no sensitive features are bound to this session; bind them with "
+                "mdw.bind(model, X, y, sensitive_features=['SEX', 'AGE']) or pass "
+                "sensitive_features=[...] naming columns of X.")
+Bins = Mapping[str, Sequence[float] | int] | None
+
+
+# -- groups ---------------------------------------------------------------------------------
+def sensitive_groups(session: DebugSession, sensitive_features: str | Sequence[str] | None = None,
+                     *, bins: Bins = None, max_categories: int = 10) -> pd.DataFrame:
+    """Label every row with its group of each sensitive feature.
+
+    Categorical values are kept as they are; a numeric feature with more than
+    ``max_categories`` distinct values (AGE) is cut into quartile bins unless ``bins`` gives
+    its edges (intervals ``[a, b)``, the last one closed) or a number of quantile bins.
+    Missing values form their own group, ``"missing"``.
+
+    Parameters
+    ----------
+    session : DebugSession
+        The bound model and data.
+    sensitive_features : str or list of str, default=None
+        Bound sensitive features (or columns of ``X``); default all bound ones.
+    bins : dict, default=None
+        Per feature, bin edges (``{"AGE": [0, 25, 40, 120]}``) or a number of quantile bins.
+    max_categories : int, default=10
+        Numeric features with more distinct values are binned.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One categorical column per feature (categories in display order), indexed like ``X``.
+
+    Raises
+    ------
+    ValueError
+        No sensitive feature bound, an unknown name, values outside the given bin edges, or
+        a feature with only one group.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from mldebug_widgets import bind
+    >>> X = pd.DataFrame({"a": [0.1, 0.9, 0.4], "age": [22, 45, 31]})
+    >>> s = bind(lambda df: df["a"].to_numpy(), X, [0, 1, 1], task="binary",
+    ...          sensitive_features=["age"])
+    >>> sensitive_groups(s, bins={"age": [0, 30, 120]})["age"].tolist()
+    ['[0, 30)', '[30, 120]', '[30, 120]']
+    """
+    names = _feature_names(session, sensitive_features)
+    unknown = set(bins or {}) - set(names)
+    if unknown:
+        raise ValueError(f"bins given for {sorted(unknown)}, which are not among the sensitive "
+                         f"features {names}; pass bins only for those.")
+    columns = {}
+    for name in names:
+        column = (session.sensitive_features[name] if session.sensitive_features is not None
+                  and name in session.sensitive_features else session.X[name])
+        labels = _label(column, name, (bins or {}).get(name), max_categories, session)
+        if len(labels.categories) < 2:
+            raise ValueError(f"sensitive feature {name!r} has one group only "
+                             f"({labels.categories.tolist()}); fairness compares groups, so "
+                             "bind a feature with at least two groups or leave this one out.")
+        columns[name] = labels
+    return pd.DataFrame(columns, index=session.X.index)
+
+
+def _feature_names(session: DebugSession, names: str | Sequence[str] | None) -> list[str]:
+    bound = [] if session.sensitive_features is None else list(session.sensitive_features)
+    if names is None:
+        if not bound:
+            raise ValueError(NO_SENSITIVE)
+        return bound
+    names = [names] if isinstance(names, str) else list(names)
+    for name in names:
+        if name not in bound and name not in session.X.columns:
+            raise ValueError(f"unknown sensitive feature {name!r}; bound sensitive features are "
+                             f"{bound}, or name a column of X.")
+    if not names:
+        raise ValueError(NO_SENSITIVE)
+    return names
+
+
+def _label(column: pd.Series, name: str, spec: Any, max_categories: int,
+           session: DebugSession) -> pd.Categorical:
+    missing = column.isna().to_numpy()
+    numeric = pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+    categorical = name in session.schema and session.schema[name].kind == "categorical"
+    if spec is None and numeric and not categorical and column.nunique() > max_categories:
+        spec = 4
+    if spec is None:
+        found, uniques = pd.factorize(column, use_na_sentinel=True)
+        values = [_py(u) for u in uniques]
+        try:
+            order = sorted(range(len(values)), key=values.__getitem__)
+        except TypeError:
+            order = sorted(range(len(values)), key=lambda i: str(values[i]))
+        rank = np.empty(len(order), dtype=np.intp)
+        rank[order] = np.arange(len(order))
+        codes = np.where(found < 0, len(order), rank[np.maximum(found, 0)]) if len(order) \
+            else np.zeros(len(column), dtype=np.intp)
+        categories = [values[i] for i in order]
+    else:
+        values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+        if isinstance(spec, int | np.integer):
+            edges = np.unique(np.nanquantile(values, np.linspace(0, 1, int(spec) + 1)))
+        else:
+            edges = np.asarray(sorted(spec), dtype=np.float64)
+        if len(edges) < 2:
+            edges = np.array([edges[0], edges[0]]) if len(edges) else np.array([0.0, 0.0])
+        outside = ~missing & ((values < edges[0]) | (values > edges[-1]))
+        if outside.any():
+            raise ValueError(f"{int(outside.sum())} value(s) of {name!r} fall outside the bin "
+                             f"edges {edges.tolist()} (e.g. {values[outside][0]:g}); widen the "
+                             f"edges, e.g. bins={{{name!r}: [{np.nanmin(values):g}, ..., "
+                             f"{np.nanmax(values):g}]}}.")
+        categories = [f"[{edges[i]:g}, {edges[i + 1]:g}{']' if i == len(edges) - 2 else ')'}"
+                      for i in range(len(edges) - 1)]
+        codes = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, len(categories) - 1)
+    codes = np.where(missing, len(categories), codes)
+    labels = pd.Categorical.from_codes(codes, categories=pd.Index([*categories, MISSING],
+                                                                  dtype=object))
+    return labels.remove_unused_categories()
+
+
+def _py(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _codes(groups: pd.DataFrame) -> tuple[np.ndarray, pd.Index]:
+    """Row → group number (observed combinations in display order) and the group index."""
+    combined = np.zeros(len(groups), dtype=np.int64)
+    for name in groups:
+        combined = combined * len(groups[name].cat.categories) + groups[name].cat.codes.to_numpy()
+    present, codes = np.unique(combined, return_inverse=True)
+    parts, rest = [], present
+    for name in reversed(list(groups)):
+        categories = groups[name].cat.categories
+        parts.append(categories[rest % len(categories)])
+        rest = rest // len(categories)
+    parts = parts[::-1]
+    if len(parts) == 1:
+        index = pd.Index(list(parts[0]), dtype=object, name=groups.columns[0])
+    else:
+        index = pd.MultiIndex.from_arrays([list(p) for p in parts], names=list(groups))
+    return codes.astype(np.intp), index
+
+
+def _with_overall(index: pd.Index) -> pd.Index:
+    overall = OVERALL if index.nlevels == 1 else (OVERALL,) * index.nlevels
+    if index.nlevels == 1:
+        return index.append(pd.Index([overall], dtype=object)).rename(index.name)
+    return index.append(pd.MultiIndex.from_tuples([overall], names=index.names))
+
+
+def _grouping(session: DebugSession, sensitive_features: Any, bins: Bins,
+              max_categories: int) -> tuple[np.ndarray, pd.Index]:
+    names = tuple(_feature_names(session, sensitive_features))
+    key = ("fairness.groups", names, _bins_key(bins), max_categories)
+    return session.cached(key, lambda: _codes(sensitive_groups(
+        session, list(names), bins=bins, max_categories=max_categories)))
+
+
+def _bins_key(bins: Bins) -> tuple:
+    return tuple(sorted((k, v if isinstance(v, int) else tuple(map(float, v)))
+                        for k, v in (bins or {}).items()))
+
+
+# -- counts and rates -----------------------------------------------------------------------
+def confusion_counts(truth: np.ndarray, pred: np.ndarray, codes: np.ndarray,
+                     n_groups: int) -> dict[str, np.ndarray]:
+    """Per-group ``tp, fp, tn, fn`` (int arrays of ``n_groups + 1``, the last one overall).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> c = confusion_counts(np.array([1, 0, 1]), np.array([1, 1, 0]), np.array([0, 0, 1]), 2)
+    >>> {k: v.tolist() for k, v in c.items()}
+    {'tp': [1, 0, 1], 'fp': [1, 0, 1], 'tn': [0, 0, 0], 'fn': [0, 1, 1]}
+    """
+    truth, pred = np.asarray(truth, dtype=bool), np.asarray(pred, dtype=bool)
+    out = {}
+    for name, mask in (("tp", truth & pred), ("fp", ~truth & pred), ("tn", ~truth & ~pred),
+                       ("fn", truth & ~pred)):
+        per_group = np.bincount(codes[mask], minlength=n_groups)
+        out[name] = np.append(per_group, per_group.sum())
+    return out
+
+
+def rates(counts: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Every rate metric from confusion counts; NaN where the denominator is zero.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> r = rates({"tp": np.array([0]), "fp": np.array([1]), "tn": np.array([3]),
+    ...            "fn": np.array([0])})
+    >>> r["fpr"].tolist(), r["tpr"].tolist()
+    ([0.25], [nan])
+    """
+    out = {}
+    for name, (num, den) in RATES.items():
+        numerator = sum(np.asarray(counts[c], dtype=np.float64) for c in num)
+        denominator = sum(np.asarray(counts[c], dtype=np.float64) for c in den)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[name] = np.where(denominator > 0, numerator / denominator, np.nan)
+    return out
+
+
+def wilson_interval(successes: Any, trials: Any, z: float = 1.96) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval of a proportion; NaN where ``trials`` is 0.
+
+    Parameters
+    ----------
+    successes, trials : array-like
+        Counts.
+    z : float, default=1.96
+        Normal quantile (1.96 for 95%).
+
+    Returns
+    -------
+    low, high : numpy.ndarray
+
+    Examples
+    --------
+    >>> low, high = wilson_interval(8, 10)
+    >>> round(float(low), 4), round(float(high), 4)
+    (0.4902, 0.9433)
+    """
+    k, n = np.asarray(successes, dtype=np.float64), np.asarray(trials, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = k / n
+        denominator = 1 + z ** 2 / n
+        centre = (p + z ** 2 / (2 * n)) / denominator
+        half = z * np.sqrt(p * (1 - p) / n + z ** 2 / (4 * n ** 2)) / denominator
+    defined = n > 0
+    return np.where(defined, centre - half, np.nan), np.where(defined, centre + half, np.nan)
+
+
+def _auc(truth: np.ndarray, score: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarray:
+    out = np.full(n_groups + 1, np.nan)
+    for g in range(n_groups + 1):  # O(groups): one rank per group
+        mask = slice(None) if g == n_groups else codes == g
+        t, s = truth[mask], score[mask]
+        n_pos = int(t.sum())
+        n_neg = len(t) - n_pos
+        if n_pos and n_neg:
+            out[g] = (rankdata(s)[t].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+    return out
+
+
+def _mean(values: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarray:
+    sums = np.bincount(codes, weights=values, minlength=n_groups)
+    counts = np.bincount(codes, minlength=n_groups).astype(np.float64)
+    return np.append(sums, sums.sum()) / np.append(counts, counts.sum())
+
+
+def _binary_table(truth, pred, score, loss, codes, n_groups) -> dict[str, np.ndarray]:
+    counts = confusion_counts(truth, pred, codes, n_groups)
+    table = {"count": sum(counts.values()), **rates(counts)}
+    table["auc"] = _auc(truth, score, codes, n_groups)
+    table["logloss"] = _mean(loss, codes, n_groups) if loss is not None \
+        else np.full(n_groups + 1, np.nan)
+    return {**table, **{f"_{k}": v for k, v in counts.items()}}
+
+
+# -- group metrics --------------------------------------------------------------------------
+def group_metrics(session: DebugSession, *, threshold: float = 0.5,
+                  sensitive_features: str | Sequence[str] | None = None, bins: Bins = None,
+                  max_categories: int = 10, metrics: Sequence[str] | None = None,
+                  intervals: bool = False, z: float = 1.96,
+                  min_support: int = 30) -> pd.DataFrame:
+    """Metrics per group of the sensitive features (their intersection) and overall.
+
+    Parameters
+    ----------
+    session : DebugSession
+        The bound model, data and labels, with sensitive features bound (or named here).
+    threshold : float, default=0.5
+        Binary: a row is predicted positive when its positive-class score is ``>= threshold``.
+        Multiclass predictions are the argmax and ignore it.
+    sensitive_features, bins, max_categories
+        How rows are grouped; see :func:`sensitive_groups` (numeric features with many
+        values, e.g. AGE, fall into quartile bins by default; NaN is the group "missing").
+    metrics : list of str, default=None
+        Columns to keep; default all of the task's metrics.
+    intervals : bool, default=False
+        Add Wilson intervals ``<rate>_low, <rate>_high`` for every rate metric.
+    z : float, default=1.96
+        Normal quantile of the intervals.
+    min_support : int, default=30
+        Groups with fewer rows get a text in the ``warning`` column (else ``""``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per group (a MultiIndex for several features) plus the row ``"overall"``.
+        Classification: ``count, prevalence, selection_rate, accuracy, tpr, precision,
+        specificity, npv, fpr, fdr, fnr, for, auc, logloss``; regression: ``count, mae, rmse,
+        mean_prediction, mean_label``; then ``warning``. Multiclass frames have an extra last
+        index level ``class``: each class one-vs-rest, and ``"all"`` with the count,
+        accuracy, multiclass log loss and macro one-vs-rest AUC. A zero denominator gives
+        NaN (a group without positives has NaN TPR and FNR); logloss is NaN unless the
+        scores are probabilities. Cached per model version.
+
+    Raises
+    ------
+    ValueError
+        No labels, no sensitive features, a metric the task does not have, a bad threshold.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from mldebug_widgets import bind
+    >>> X = pd.DataFrame({"p": [0.9, 0.2, 0.7, 0.4], "g": ["a", "a", "b", "b"]})
+    >>> s = bind(lambda df: df["p"].to_numpy(), X, [1, 0, 0, 0], task="binary",
+    ...          sensitive_features="g")
+    >>> group_metrics(s)[["count", "tpr", "fpr"]]
+             count  tpr       fpr
+    g
+    a            2  1.0  0.000000
+    b            2  NaN  0.500000
+    overall      4  1.0  0.333333
+    """
+    allowed = REGRESSION_METRICS if session.task == "regression" else CLASSIFICATION_METRICS
+    wanted = list(allowed) if metrics is None else list(metrics)
+    for name in wanted:
+        if name not in allowed:
+            other = "classification" if name in CLASSIFICATION_METRICS else \
+                "regression" if name in REGRESSION_METRICS else "unknown"
+            raise ValueError(f"metric {name!r} is a {other} metric, but the session's task is "
+                             f"{session.task}; choose from {list(allowed)}.")
+    if session.y is None:
+        raise ValueError(NEEDS_Y)
+    threshold = _check_threshold(threshold)
+    codes, index = _grouping(session, sensitive_features, bins, max_categories)
+    key = ("fairness.group_metrics", tuple(index.names), _bins_key(bins), max_categories,
+           sensitive_features if sensitive_features is None or isinstance(
+               sensitive_features, str) else tuple(sensitive_features),
+           threshold if session.task == "binary" else None)
+    table = session.cached(key, lambda: _table(session, codes, index, threshold))
+    rate_names = [m for m in wanted if m in RATES]
+    frame = table[wanted].copy()
+    if intervals:
+        for name in rate_names:
+            num, den = RATES[name]
+            low, high = wilson_interval(table[[f"_{c}" for c in num]].sum(axis=1),
+                                        table[[f"_{c}" for c in den]].sum(axis=1), z)
+            frame[f"{name}_low"], frame[f"{name}_high"] = low, high
+    counts = frame["count"].to_numpy() if "count" in frame else table["count"].to_numpy()
+    frame["warning"] = np.where(counts < min_support, [
+        f"only {c} rows (< min_support={min_support}): rates are unreliable" for c in counts], "")
+    return frame
+
+
+def _check_threshold(threshold: Any) -> float:
+    try:
+        value = float(threshold)
+    except (TypeError, ValueError):
+        value = np.nan
+    if not np.isfinite(value):
+        raise ValueError(f"threshold must be a finite number, e.g. 0.5; got {threshold!r}.")
+    return value
+
+
+def _labels(session: DebugSession) -> np.ndarray:
+    y = session.y.to_numpy()
+    missing = pd.isna(y)
+    if missing.any():
+        raise ValueError(f"y has {int(missing.sum())} missing value(s); drop or fill those rows "
+                         "and bind again.")
+    return y
+
+
+def _table(session: DebugSession, codes: np.ndarray, index: pd.Index,
+           threshold: float) -> pd.DataFrame:
+    y, scores, n_groups = _labels(session), session.predictions(), len(index)
+    full_index = _with_overall(index)
+    if session.task == "regression":
+        y, p = y.astype(np.float64), scores[:, 0]
+        table = {"count": np.append(np.bincount(codes, minlength=n_groups), len(y)),
+                 "mae": _mean(np.abs(y - p), codes, n_groups),
+                 "rmse": np.sqrt(_mean((y - p) ** 2, codes, n_groups)),
+                 "mean_prediction": _mean(p, codes, n_groups),
+                 "mean_label": _mean(y, codes, n_groups)}
+        return pd.DataFrame(table, index=full_index)
+    adapter = session.adapter
+    probability = adapter.output_kind == "probability"
+    loss = compute_residuals(y, scores, task=session.task, kind="logloss",
+                             classes=adapter.classes, pos_label=adapter.pos_label) \
+        if probability else None
+    if session.task == "binary":
+        truth = y == adapter.pos_label
+        return pd.DataFrame(_binary_table(truth, scores[:, 0] >= threshold, scores[:, 0], loss,
+                                          codes, n_groups), index=full_index)
+    classes = np.asarray(adapter.classes)
+    pred = classes[np.argmax(scores, axis=1)]
+    eps = np.finfo(np.float64).eps
+    blocks = []
+    for k, cls in enumerate(classes):
+        truth, p = y == cls, np.clip(scores[:, k], eps, 1 - eps)
+        ovr_loss = -np.where(truth, np.log(p), np.log1p(-p)) if probability else None
+        blocks.append(_binary_table(truth, pred == cls, scores[:, k], ovr_loss, codes, n_groups))
+    overall = {name: np.full(n_groups + 1, np.nan) for name in blocks[0]}
+    overall["count"] = blocks[0]["count"]
+    overall["accuracy"] = _mean((pred == y).astype(np.float64), codes, n_groups)
+    overall["logloss"] = _mean(loss, codes, n_groups) if loss is not None else overall["logloss"]
+    overall["auc"] = np.mean([b["auc"] for b in blocks], axis=0)
+    blocks.append(overall)
+    n_classes = len(blocks)
+    stacked = {name: np.column_stack([b[name] for b in blocks]).ravel() for name in blocks[0]}
+    levels = [full_index.get_level_values(i).repeat(n_classes)
+              for i in range(full_index.nlevels)]
+    level_class = pd.Index([_py(c) for c in classes] + [ALL_CLASSES], dtype=object)
+    multi = pd.MultiIndex.from_arrays(
+        [*levels, np.tile(level_class.to_numpy(), len(full_index))],
+        names=[*full_index.names, "class"])
+    return pd.DataFrame(stacked, index=multi)
+
+
+# -- disparity ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Disparity:
+    """Ratios of each group's metrics to the reference group's, and the flags.
+
+    Attributes
+    ----------
+    ratio : pandas.DataFrame
+        ``metric(group) / metric(reference)`` per group (the overall row left out); NaN
+        when both are 0 or either is undefined, ``inf`` when only the reference is 0.
+    flagged : pandas.DataFrame
+        True where the ratio is outside ``band`` (NaN is never flagged).
+    reference : object
+        The reference group's label.
+    band : tuple of float
+        The accepted ratio band.
+    """
+
+    ratio: pd.DataFrame
+    flagged: pd.DataFrame
+    reference: Any
+    band: tuple[float, float]
+
+
+def disparity(metrics: pd.DataFrame, *, reference: Any = None,
+              band: tuple[float, float] = (0.8, 1.25),
+              columns: Sequence[str] | None = None) -> Disparity:
+    """Ratio of each group's metrics to a reference group, flagged outside ``band``.
+
+    Parameters
+    ----------
+    metrics : pandas.DataFrame
+        A :func:`group_metrics` frame (for multiclass, one class first:
+        ``frame.xs(cls, level="class")``).
+    reference : object, default=None
+        The reference group's label (a tuple for intersections); default the largest group.
+    band : (float, float), default=(0.8, 1.25)
+        Ratios inside it (inclusive) are not flagged.
+    columns : list of str, default=None
+        Metrics to compare; default every numeric metric except ``count`` and intervals.
+
+    Returns
+    -------
+    Disparity
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> m = pd.DataFrame({"count": [60, 40, 100], "fpr": [0.1, 0.2, 0.14]},
+    ...                  index=["a", "b", "overall"])
+    >>> d = disparity(m)
+    >>> d.reference, d.ratio["fpr"].tolist(), d.flagged["fpr"].tolist()
+    ('a', [1.0, 2.0], [False, True])
+    """
+    if "class" in (metrics.index.names or []):
+        raise ValueError("metrics has one row per class; pick a class first, e.g. "
+                         "disparity(frame.xs(1, level='class')).")
+    overall = OVERALL if metrics.index.nlevels == 1 else (OVERALL,) * metrics.index.nlevels
+    groups = metrics.drop(index=[overall], errors="ignore")
+    if columns is None:
+        columns = [c for c in groups.select_dtypes("number").columns
+                   if c != "count" and not c.endswith(("_low", "_high"))]
+    if reference is None:
+        reference = groups["count"].idxmax()
+    elif reference not in groups.index:
+        raise ValueError(f"reference group {reference!r} is not among the groups "
+                         f"{groups.index.tolist()}.")
+    values = groups[list(columns)].to_numpy(dtype=np.float64)
+    ref = groups.loc[[reference], list(columns)].to_numpy(dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = values / ref
+    ratio = np.where((ref == 0) & (values == 0), np.nan, ratio)
+    frame = pd.DataFrame(ratio, index=groups.index, columns=list(columns))
+    flagged = (frame < band[0]) | (frame > band[1])
+    return Disparity(frame, flagged, reference, tuple(band))
+
+
+# -- adverse impact -------------------------------------------------------------------------
+def _favourable(session: DebugSession, threshold: float, favourable: str,
+                sensitive_features: Any, bins: Bins, max_categories: int):
+    if favourable not in ("positive", "negative"):
+        raise ValueError(f"favourable must be 'positive' or 'negative'; got {favourable!r}.")
+    if session.task == "multiclass":
+        raise ValueError("adverse impact needs one score: a binary classifier or a regressor; "
+                         "for multiclass, bind a one-vs-rest function of the class of interest.")
+    codes, index = _grouping(session, sensitive_features, bins, max_categories)
+    score = session.predictions()[:, 0]
+    positive = score >= _check_threshold(threshold)
+    sign = 1.0 if favourable == "positive" else -1.0
+    return codes, index, positive if favourable == "positive" else ~positive, sign * score
+
+
+def _reference(index: pd.Index, counts: np.ndarray, reference: Any) -> int:
+    if reference is None:
+        return int(np.argmax(counts))
+    if reference not in index:
+        raise ValueError(f"reference group {reference!r} is not among the groups "
+                         f"{index.tolist()}.")
+    return int(index.get_loc(reference))
+
+
+def adverse_impact_ratio(session: DebugSession, *, threshold: float = 0.5,
+                         favourable: Literal["positive", "negative"] = "positive",
+                         reference: Any = None, sensitive_features: Any = None, bins: Bins = None,
+                         max_categories: int = 10, band: float = 0.8) -> pd.DataFrame:
+    """Favourable-outcome rate of each group over the reference group's (four-fifths rule).
+
+    The outcome is favourable when the score is ``>= threshold`` (``favourable="positive"``,
+    the default) or below it (``"negative"``). For credit-default models the favourable
+    outcome is the predicted NON-default: pass ``favourable="negative"``.
+
+    Parameters
+    ----------
+    session : DebugSession
+        A binary classifier or a regressor; labels are not needed.
+    threshold : float, default=0.5
+        Decision threshold on the score.
+    favourable : {"positive", "negative"}, default="positive"
+        Which side of the threshold is the favourable outcome.
+    reference : object, default=None
+        Reference group; default the largest group.
+    sensitive_features, bins, max_categories
+        Grouping, as in :func:`group_metrics`.
+    band : float, default=0.8
+        Ratios below it are flagged.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Per group: ``count, favourable_rate, air, marginal_effect, smd, flagged``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from mldebug_widgets import bind
+    >>> X = pd.DataFrame({"p": [0.9, 0.2, 0.7, 0.6, 0.1], "g": list("aabbb")})
+    >>> s = bind(lambda df: df["p"].to_numpy(), X, task="binary", sensitive_features="g")
+    >>> air = adverse_impact_ratio(s, favourable="negative", reference="a")
+    >>> air[["favourable_rate", "air", "flagged"]]
+       favourable_rate       air  flagged
+    g
+    a         0.500000  1.000000    False
+    b         0.333333  0.666667     True
+    """
+    codes, index, fav, score = _favourable(session, threshold, favourable, sensitive_features,
+                                           bins, max_categories)
+    counts = np.bincount(codes, minlength=len(index))
+    rate = np.bincount(codes, weights=fav, minlength=len(index)) / counts
+    ref = _reference(index, counts, reference)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        air = np.where(rate[ref] > 0, rate / rate[ref], np.nan)
+    return pd.DataFrame({"count": counts, "favourable_rate": rate, "air": air,
+                         "marginal_effect": rate - rate[ref],
+                         "smd": _smd(score, codes, len(index), ref), "flagged": air < band},
+                        index=index)
+
+
+def marginal_effect(session: DebugSession, *, threshold: float = 0.5,
+                    favourable: Literal["positive", "negative"] = "positive",
+                    reference: Any = None, **grouping: Any) -> pd.Series:
+    """Favourable-outcome rate of each group minus the reference group's.
+
+    Same parameters as :func:`adverse_impact_ratio`.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from mldebug_widgets import bind
+    >>> X = pd.DataFrame({"p": [0.9, 0.2, 0.7, 0.6, 0.1], "g": list("aabbb")})
+    >>> s = bind(lambda df: df["p"].to_numpy(), X, task="binary", sensitive_features="g")
+    >>> marginal_effect(s).round(4).tolist()  # reference: b, the largest group
+    [-0.1667, 0.0]
+    """
+    table = adverse_impact_ratio(session, threshold=threshold, favourable=favourable,
+                                 reference=reference, **grouping)
+    return table["marginal_effect"]
+
+
+def standardised_mean_difference(session: DebugSession, *,
+                                 favourable: Literal["positive", "negative"] = "positive",
+                                 reference: Any = None, **grouping: Any) -> pd.Series:
+    """(mean score of a group − the reference's) / their pooled standard deviation.
+
+    The score is the positive-class score (or the regression prediction), negated when
+    ``favourable="negative"`` so a positive SMD always means more favourable scores. The
+    pooled SD uses ``ddof=1``; NaN when it is 0 or a group has a single row.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from mldebug_widgets import bind
+    >>> X = pd.DataFrame({"p": [0.9, 0.2, 0.7, 0.6, 0.1], "g": list("aabbb")})
+    >>> s = bind(lambda df: df["p"].to_numpy(), X, task="binary", sensitive_features="g")
+    >>> standardised_mean_difference(s).round(4).tolist()  # reference: b
+    [0.2148, 0.0]
+    """
+    table = adverse_impact_ratio(session, favourable=favourable, reference=reference,
+                                 **grouping)
+    return table["smd"]
+
+
+def _smd(score: np.ndarray, codes: np.ndarray, n_groups: int, ref: int) -> np.ndarray:
+    n = np.bincount(codes, minlength=n_groups).astype(np.float64)
+    mean = np.bincount(codes, weights=score, minlength=n_groups) / n
+    sq = np.bincount(codes, weights=(score - mean[codes]) ** 2, minlength=n_groups)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pooled = np.sqrt((sq + sq[ref]) / (n + n[ref] - 2))
+        out = (mean - mean[ref]) / pooled
+    return np.where((pooled > 0) & (n > 1) & (n[ref] > 1), out, np.nan)
