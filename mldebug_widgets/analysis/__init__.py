@@ -6,6 +6,16 @@ Nothing here imports ipywidgets or bqplot; every number a widget shows comes fro
 from .ale import ale
 from .benchmark import BenchmarkResult, benchmark, make_benchmark
 from .error_tree import ErrorTreeResult, error_tree
+from .fairness import (
+    Disparity,
+    adverse_impact_ratio,
+    disparity,
+    group_metrics,
+    marginal_effect,
+    sensitive_groups,
+    standardised_mean_difference,
+    wilson_interval,
+)
 from .remediation import GroupThresholdClassifier, reweighing_weights
 from .residuals import compute_residuals, residual_summary, residuals, top_residuals
 from .sensitivity import (
@@ -16,24 +26,35 @@ from .sensitivity import (
     partial_dependence,
     what_if,
 )
+from .thresholds import ThresholdSweep, threshold_sweep
 
 __all__ = [
     "BenchmarkResult",
+    "Disparity",
     "ErrorTreeResult",
     "GroupThresholdClassifier",
     "ICEResult",
+    "ThresholdSweep",
     "WhatIfResult",
+    "adverse_impact_ratio",
     "ale",
     "benchmark",
     "compute_residuals",
+    "disparity",
     "error_tree",
     "feature_grids",
+    "group_metrics",
     "ice",
     "make_benchmark",
+    "marginal_effect",
     "partial_dependence",
     "residual_summary",
     "residuals",
     "reweighing_weights",
+    "sensitive_groups",
+    "standardised_mean_difference",
+    "threshold_sweep",
     "top_residuals",
     "what_if",
+    "wilson_interval",
 ]
