@@ -26,6 +26,7 @@ from .sensitivity import (
     partial_dependence,
     what_if,
 )
+from .slices import SliceResult, find_slices
 from .thresholds import ThresholdSweep, threshold_sweep
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "ErrorTreeResult",
     "GroupThresholdClassifier",
     "ICEResult",
+    "SliceResult",
     "ThresholdSweep",
     "WhatIfResult",
     "adverse_impact_ratio",
@@ -43,6 +45,7 @@ __all__ = [
     "disparity",
     "error_tree",
     "feature_grids",
+    "find_slices",
     "group_metrics",
     "ice",
     "make_benchmark",
