@@ -18,6 +18,7 @@ __version__ = "0.1.0"
 __all__ = [
     "BindError",
     "DebugSession",
+    "FairnessSlicer",
     "FeatureSchema",
     "FeatureSpec",
     "ModelAdapter",
@@ -33,7 +34,7 @@ __all__ = [
 
 def __getattr__(name: str):
     # widgets import ipywidgets and bqplot: load them only when asked for
-    if name in ("ResidualExplorer", "WhatIfEditor"):
+    if name in ("FairnessSlicer", "ResidualExplorer", "WhatIfEditor"):
         from . import widgets
 
         return getattr(widgets, name)

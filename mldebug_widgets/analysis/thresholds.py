@@ -88,6 +88,37 @@ class ThresholdSweep:
         table = {"count": counts["tp"] + counts["fp"] + counts["tn"] + counts["fn"], **counts}
         return pd.DataFrame({**table, **rates(counts)}, index=self.groups)
 
+    def at_groups(self, thresholds: Sequence[float]) -> pd.DataFrame:
+        """Return the group table when each group has its own threshold (a lookup).
+
+        ``thresholds`` has one value per group (without "overall"); the overall row sums
+        the groups' counts, so it describes the per-group decision rule as a whole.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from mldebug_widgets import bind
+        >>> X = pd.DataFrame({"p": [0.9, 0.2, 0.7, 0.4], "g": ["a", "a", "b", "b"]})
+        >>> s = bind(lambda df: df["p"].to_numpy(), X, [1, 0, 0, 1], task="binary",
+        ...          sensitive_features="g")
+        >>> threshold_sweep(s).at_groups([0.5, 0.3])["tp"].tolist()
+        [1, 1, 2]
+        """
+        n_groups = len(self.groups) - 1
+        if len(thresholds) != n_groups:
+            raise ValueError(f"pass one threshold per group ({n_groups}); got "
+                             f"{len(thresholds)}.")
+        counts = {name: np.zeros(n_groups + 1, dtype=np.int64) for name in ("tp", "fp", "tn",
+                                                                             "fn")}
+        for i, threshold in enumerate(thresholds):
+            at = self.counts(threshold)
+            for name in counts:
+                counts[name][i] = at[name][i]
+        for name in counts:
+            counts[name][-1] = counts[name][:-1].sum()
+        table = {"count": counts["tp"] + counts["fp"] + counts["tn"] + counts["fn"], **counts}
+        return pd.DataFrame({**table, **rates(counts)}, index=self.groups)
+
     def to_frame(self) -> pd.DataFrame:
         """Return a long frame: one row per (group, threshold), counts and rate metrics.
 
