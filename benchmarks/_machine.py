@@ -47,3 +47,21 @@ def machine_info(load_start: str, **versions: str) -> list[str]:
         f"scikit-learn {sklearn.__version__}, {extra}threadpoolctl {threadpoolctl.__version__}, "
         f"mldebug_widgets {mdw.__version__} ({where})",
     ]
+
+
+DOCS = ROOT / "docs" / "benchmarks.md"
+
+
+def write_docs(name: str, section: str) -> None:
+    """Replace the section between ``<!-- name:start -->`` and ``<!-- name:end -->``."""
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    text = DOCS.read_text() if DOCS.exists() else (
+        "# Benchmarks\n\nTimings of mldebug_widgets against its peers and against the physical "
+        "limit (one predict call). Each section is written by the script named in its title; "
+        "see `benchmarks/README.md`.\n")
+    block = f"{start}\n{section}\n{end}"
+    if start in text and end in text:
+        text = text[:text.index(start)] + block + text[text.index(end) + len(end):]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    DOCS.write_text(text)

@@ -55,10 +55,8 @@ from mldebug_widgets.analysis import error_tree, residuals
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _machine import load_average, machine_info  # noqa: E402
+from _machine import DOCS, load_average, machine_info, write_docs  # noqa: E402
 
-DOCS = ROOT / "docs" / "benchmarks.md"
-START, END = "<!-- bench_residuals:start -->", "<!-- bench_residuals:end -->"
 TARGET_S, TARGET_BYTES = 0.2, 2_000_000
 TRAIN_ROWS = 30_000
 #: (trait, value): the updates, in the order a user would click them; the sequence ends in
@@ -440,19 +438,6 @@ def markdown(results: list[dict], repeats: int, info: list[str],
     return "\n".join(lines)
 
 
-def write_docs(section: str) -> None:
-    text = DOCS.read_text() if DOCS.exists() else (
-        "# Benchmarks\n\nTimings of mldebug_widgets against its peers and against the physical "
-        "limit (one predict call). Each section is written by the script named in its title; "
-        "see `benchmarks/README.md`.\n")
-    block = f"{START}\n{section}\n{END}"
-    if START in text and END in text:
-        text = text[:text.index(START)] + block + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    DOCS.write_text(text)
-
-
 # -- main -----------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -503,7 +488,7 @@ def main(argv: list[str] | None = None) -> int:
     section = markdown(results, repeats, info, profiles)
     print("\n" + section)
     if (args.write or not args.quick) and not args.no_write:
-        write_docs(section)
+        write_docs("bench_residuals", section)
         print(f"wrote {DOCS.relative_to(ROOT)}")
     return 0
 

@@ -52,10 +52,8 @@ from mldebug_widgets.analysis import feature_grids, what_if
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _machine import load_average, machine_info  # noqa: E402
+from _machine import DOCS, load_average, machine_info, write_docs  # noqa: E402
 
-DOCS = ROOT / "docs" / "benchmarks.md"
-START, END = "<!-- bench_whatif:start -->", "<!-- bench_whatif:end -->"
 MODELS = {"hgb": "HistGradientBoosting", "forest": "RandomForest(100)",
           "logistic": "StandardScaler + LogisticRegression"}
 TARGET_PEER, TARGET_LIMIT = 100.0, 1.3
@@ -280,19 +278,6 @@ def markdown(results: list[dict], args, info: list[str], checks: list[str],
     return "\n".join(lines)
 
 
-def write_docs(section: str) -> None:
-    text = DOCS.read_text() if DOCS.exists() else (
-        "# Benchmarks\n\nTimings of mldebug_widgets against its peers and against the physical "
-        "limit (one predict call). Each section is written by the script named in its title; "
-        "see `benchmarks/README.md`.\n")
-    block = f"{START}\n{section}\n{END}"
-    if START in text and END in text:
-        text = text[:text.index(START)] + block + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    DOCS.write_text(text)
-
-
 # -- main -----------------------------------------------------------------------------
 def bare_estimator(kind: str, data):
     """The estimator alone, fitted on the numeric columns (the issue's and recipe's setting)."""
@@ -394,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
     section = markdown(results, args, info, checks, parts)
     print("\n" + section)
     if (args.write or not args.quick) and not args.no_write:
-        write_docs(section)
+        write_docs("bench_whatif", section)
         print(f"wrote {DOCS.relative_to(ROOT)}")
     return 0
 
