@@ -80,3 +80,12 @@ def test_bad_input(regression_model, regression_data, binary_model, binary_data)
     Xb, yb = binary_data
     with pytest.raises(ValueError, match="sensitive_features"):
         FairnessSlicer(binary_model, Xb, yb)
+
+
+def test_a_global_move_renders_once(demo):
+    _, session = demo
+    slicer = FairnessSlicer(session, bins=BINS)
+    renders = []
+    slicer.observe(lambda change: renders.append(change["new"]), "group_thresholds")
+    slicer.threshold_slider_.value = 0.45
+    assert len(renders) == 1 and set(renders[0]) == {0.45}

@@ -82,6 +82,7 @@ class FairnessSlicer(w.VBox):
         self.bins, self.favourable = bins, favourable
         self.slices_ = None
         self._thread: threading.Thread | None = None
+        self._moving_all = False
         self._build()
         self.observe(self._on_threshold, "threshold")
         self.observe(self._render, names=["group_thresholds", "metric"])
@@ -128,6 +129,8 @@ class FairnessSlicer(w.VBox):
     # -- public actions ------------------------------------------------------------------
     def set_group_threshold(self, group: Any, value: float) -> None:
         """Move one group's threshold (what its slider does)."""
+        if self._moving_all:
+            return
         position = list(self.sweep_.groups[:-1]).index(group)
         values = list(self.group_thresholds)
         values[position] = float(value)
@@ -181,8 +184,12 @@ class FairnessSlicer(w.VBox):
         self._on_threshold()
 
     def _on_threshold(self, _change: dict | None = None) -> None:
-        for slider in self.group_sliders_.children:
-            slider.value = self.threshold
+        self._moving_all = True  # one table render for the move, not one per group slider
+        try:
+            for slider in self.group_sliders_.children:
+                slider.value = self.threshold
+        finally:
+            self._moving_all = False
         self.group_thresholds = tuple(float(self.threshold)
                                       for _ in self.group_sliders_.children)
 
