@@ -89,3 +89,16 @@ def test_a_global_move_renders_once(demo):
     slicer.observe(lambda change: renders.append(change["new"]), "group_thresholds")
     slicer.threshold_slider_.value = 0.45
     assert len(renders) == 1 and set(renders[0]) == {0.45}
+
+
+def test_optimise_button_meets_air(demo):
+    _, session = demo
+    slicer = FairnessSlicer(session, bins=BINS)
+    calls = session.adapter.n_calls
+    slicer.objective_.value = "air"
+    slicer.optimise_button_.click()
+    assert session.adapter.n_calls == calls
+    assert slicer.table["air"].iloc[:-1].between(0.8, 1.25).all()
+    assert [s.value for s in slicer.group_sliders_.children] == pytest.approx(
+        list(slicer.plan_.thresholds.values()), abs=0.011)  # sliders step by 0.01
+    assert "met" in slicer.plan_note_.value

@@ -6,6 +6,7 @@ Nothing here imports ipywidgets or bqplot; every number a widget shows comes fro
 from .ale import ale
 from .benchmark import BenchmarkResult, benchmark, make_benchmark
 from .error_tree import ErrorTreeResult, error_tree
+from .fair_thresholds import ThresholdPlan, optimise_thresholds
 from .fairness import (
     Disparity,
     adverse_impact_ratio,
@@ -36,6 +37,7 @@ __all__ = [
     "GroupThresholdClassifier",
     "ICEResult",
     "SliceResult",
+    "ThresholdPlan",
     "ThresholdSweep",
     "WhatIfResult",
     "adverse_impact_ratio",
@@ -50,6 +52,7 @@ __all__ = [
     "ice",
     "make_benchmark",
     "marginal_effect",
+    "optimise_thresholds",
     "partial_dependence",
     "residual_summary",
     "residuals",

@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 import traitlets
 
-from ..analysis import find_slices, threshold_sweep
+from ..analysis import find_slices, optimise_thresholds, threshold_sweep
+from ..analysis.fair_thresholds import OBJECTIVES
 from ..session import DebugSession
 from . import _plots
 from ._common import as_session
@@ -114,6 +115,13 @@ class FairnessSlicer(w.VBox):
                                                               right=20),
             layout=w.Layout(width="100%", height="280px"))
         self.chart_.add_class("mld-fairness-chart")
+        self.objective_ = w.Dropdown(options=[(o.replace("_", " "), o) for o in OBJECTIVES],
+                                     value="air", description="optimise for",
+                                     layout=w.Layout(width="300px"))
+        self.optimise_button_ = w.Button(description="Optimise thresholds", icon="magic")
+        self.optimise_button_.on_click(lambda _: self.optimise())
+        self.plan_note_ = w.HTML()
+        self.plan_note_.add_class("mld-plan")
         self.slices_button_ = w.Button(description="Find worst slices", icon="search")
         self.slices_button_.on_click(lambda _: self._find_in_thread())
         self.slices_status_ = w.HTML()
@@ -122,7 +130,9 @@ class FairnessSlicer(w.VBox):
         self.slices_list_.observe(self._on_slice, "value")
         self.children = [
             w.HBox([self.threshold_slider_, self.metric_select_]), self.table_, self.chart_,
-            w.HTML("<b>Per-group thresholds</b>"), self.group_sliders_,
+            w.HTML("<b>Per-group thresholds</b>"),
+            w.HBox([self.objective_, self.optimise_button_]), self.plan_note_,
+            self.group_sliders_,
             w.HTML("<b>Worst slices</b> (up to 3 predicates; pick one to select its rows)"),
             w.HBox([self.slices_button_, self.slices_status_]), self.slices_list_]
 
@@ -135,6 +145,23 @@ class FairnessSlicer(w.VBox):
         values = list(self.group_thresholds)
         values[position] = float(value)
         self.group_thresholds = tuple(values)
+
+    def optimise(self) -> None:
+        """Set every group's threshold to the most accurate plan that meets the objective."""
+        plan = optimise_thresholds(self.session, self.objective_.value, sweep=self.sweep_,
+                                   favourable=self.favourable)
+        self._moving_all = True
+        try:
+            for slider, value in zip(self.group_sliders_.children, plan.thresholds.values(),
+                                     strict=True):
+                slider.value = value
+        finally:
+            self._moving_all = False
+        self.group_thresholds = tuple(plan.thresholds.values())
+        self.plan_ = plan
+        met = "met" if plan.feasible else "not reachable on the grid (best single threshold)"
+        self.plan_note_.value = (f"<small>{html.escape(plan.objective.replace('_', ' '))}: "
+                                 f"{met}; overall accuracy {plan.accuracy:.4f}</small>")
 
     def find_slices(self) -> None:
         """Find the worst slices of the bound data and list them."""
