@@ -4,12 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-python=${PYTHON:-python3}
-if [ ! -x .venv/bin/python ]; then
-  "$python" -m venv .venv
-fi
-.venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
-.venv/bin/python -m pip install -q --disable-pip-version-check -e .
+source scripts/_venv.sh
 
 port=${PORT:-8866}
 echo "Serving the demo dashboard at http://127.0.0.1:${port}/ (Ctrl-C stops it)"

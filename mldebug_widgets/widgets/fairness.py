@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import traitlets
 
-from ..analysis import find_slices, optimise_thresholds, threshold_sweep
+from ..analysis import disparity, find_slices, optimise_thresholds, threshold_sweep
 from ..analysis.fair_thresholds import OBJECTIVES
 from ..session import DebugSession
 from . import _plots
@@ -224,15 +224,17 @@ class FairnessSlicer(w.VBox):
         if len(self.group_thresholds) != len(self.sweep_.groups) - 1:
             return
         table = self.sweep_.at_groups(self.group_thresholds)
-        positive = table["tp"] + table["fp"]
-        rate = (table["count"] - positive if self.favourable == "negative" else positive) \
-            / table["count"].where(table["count"] > 0)
-        groups = table.iloc[:-1]
-        reference = int(np.argmax(groups["count"].to_numpy()))
-        table["air"] = rate / rate.iloc[reference]
-        table["disparity"] = table[self.metric] / table[self.metric].iloc[reference]
+        table["favourable_rate"] = 1.0 - table["selection_rate"] \
+            if self.favourable == "negative" else table["selection_rate"]
+        ratios = disparity(table, columns=["favourable_rate", self.metric], band=BAND)
+        table["air"] = ratios.ratio["favourable_rate"]  # the overall row has no ratio
+        table["disparity"] = ratios.ratio[self.metric]
+        flagged = ratios.flagged.rename(columns={"favourable_rate": "air",
+                                                 self.metric: "disparity"})
         self.table = table
-        self.table_.value = _html_table(table, reference, self.metric)
+        self.table_.value = _html_table(table, ratios.reference, flagged, self.metric)
+        groups = table.iloc[:-1]
+        reference = groups.index.get_loc(ratios.reference)
         names = [_name(g) for g in groups.index]
         with self._bars.hold_sync():
             self._bars.x, self._bars.y = names, np.nan_to_num(
@@ -252,22 +254,25 @@ def _name(group: Any) -> str:
     return " & ".join(map(str, group)) if isinstance(group, tuple) else str(group)
 
 
-def _html_table(table: pd.DataFrame, reference: int, metric: str) -> str:
+def _html_table(table: pd.DataFrame, reference: Any, flagged: pd.DataFrame,
+                metric: str) -> str:
     columns = [*SHOWN, "air", "disparity"]
     head = "".join(f"<th>{c}</th>" for c in ["group", *columns])
     rows = []
-    for i, (group, row) in enumerate(table.iterrows()):
+    for group, row in table.iterrows():
         cells = []
         for c in columns:
             value = row[c]
-            flagged = c in ("air", "disparity") and np.isfinite(value) and \
-                not BAND[0] <= value <= BAND[1] and i < len(table) - 1
+            red = c in flagged.columns and group in flagged.index and flagged.loc[group, c]
             text = "NaN" if not np.isfinite(value) else \
                 (f"{int(value):,}" if c == "count" else f"{value:.3f}")
-            style = " style='color:#b00020;font-weight:bold'" if flagged else ""
+            if group not in flagged.index and c in flagged.columns:
+                text = ""  # the overall row is not compared with the reference
+            style = " style='color:#b00020;font-weight:bold'" if red else ""
             cells.append(f"<td{style}>{text}</td>")
-        name = html.escape(_name(group)) + (" (reference)" if i == reference else "")
+        name = html.escape(_name(group)) + (" (reference)" if group == reference else "")
         rows.append(f"<tr><td>{name}</td>{''.join(cells)}</tr>")
     return (f"<table class='mld-fairness-rows'><tr>{head}</tr>{''.join(rows)}</table>"
             f"<small>disparity = {html.escape(metric)} ÷ reference; AIR = favourable rate ÷ "
-            "reference; red: outside 0.8–1.25; NaN: undefined (zero denominator)</small>")
+            f"reference; red: outside {BAND[0]}–{BAND[1]}; NaN: undefined (zero "
+            "denominator)</small>")
