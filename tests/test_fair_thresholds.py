@@ -9,7 +9,13 @@ import pandas as pd
 import pytest
 
 from mldebug_widgets import bind, datasets
-from mldebug_widgets.analysis import group_metrics, optimise_thresholds, threshold_sweep
+from mldebug_widgets.analysis import (
+    group_metrics,
+    optimise_thresholds,
+    threshold_sweep,
+    tradeoff,
+    worst_air,
+)
 
 
 @pytest.fixture(scope="module")
@@ -74,3 +80,23 @@ def test_air_plan_fixes_the_planted_bias():
 def test_unknown_objective(small):
     with pytest.raises(ValueError, match="objective must be one of"):
         optimise_thresholds(small, "calibration")
+
+
+def test_tradeoff_curve_equals_group_metrics_at_each_threshold(small):
+    grid = np.linspace(0.05, 0.95, 7)
+    curve = tradeoff(threshold_sweep(small, grid), favourable="negative")
+    for threshold in grid:
+        table = group_metrics(small, threshold=threshold)
+        favourable = 1.0 - table["selection_rate"].iloc[:-1]
+        ratio = favourable / favourable.loc[table["count"].iloc[:-1].idxmax()]
+        expected = np.minimum(ratio, 1 / ratio).min()  # by hand: min over groups
+        assert curve.loc[threshold, "worst_air"] == pytest.approx(expected)
+        assert curve.loc[threshold, "accuracy"] == pytest.approx(table["accuracy"].iloc[-1])
+        assert worst_air(table) == pytest.approx(expected)
+
+
+def test_worst_air_is_nan_when_undefined():
+    table = pd.DataFrame({"count": [5, 5, 10], "selection_rate": [1.0, 1.0, 1.0]},
+                         index=["a", "b", "overall"])
+    assert np.isnan(worst_air(table))  # nobody gets the favourable outcome: 0 / 0
+    assert worst_air(table, favourable="positive") == 1.0

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
+from _helpers import fingerprint
 
 from mldebug_widgets import FairnessSlicer, bind, datasets
-from mldebug_widgets.analysis import find_slices, group_metrics
+from mldebug_widgets.analysis import find_slices, group_metrics, wilson_interval, worst_air
 
 
 @pytest.fixture(scope="module")
@@ -73,13 +75,121 @@ def test_slice_pick_selects_its_rows(demo):
     assert set(session.selected_rows) == set(expected.rows(1))
 
 
-def test_bad_input(regression_model, regression_data, binary_model, binary_data):
-    X, y = regression_data
-    with pytest.raises(ValueError, match="need a binary classifier"):
-        FairnessSlicer(regression_model, X, y, sensitive_features=["r0"])
+def test_bad_input(binary_model, binary_data):
     Xb, yb = binary_data
     with pytest.raises(ValueError, match="sensitive_features"):
         FairnessSlicer(binary_model, Xb, yb)
+    with pytest.raises(ValueError, match="true labels"):
+        FairnessSlicer(binary_model, Xb, sensitive_features=["f0"])
+    with pytest.raises(ValueError, match="one group only"):
+        FairnessSlicer(binary_model, Xb.assign(g="a"), yb, sensitive_features=["g"])
+
+
+def test_regression_shows_error_metrics_per_group(regression_model, regression_data):
+    X, y = regression_data
+    groups = np.where(X["r0"] > 0, "hi", "lo")
+    slicer = FairnessSlicer(regression_model, X, y, sensitive_features=pd.DataFrame(
+        {"g": groups}, index=X.index))
+    expected = group_metrics(slicer.session)
+    for column in ("count", "mae", "rmse", "mean_prediction"):
+        np.testing.assert_allclose(slicer.table[column].to_numpy(float),
+                                   expected[column].to_numpy(float))
+    slicer.metric = "rmse"
+    reference = slicer.reference
+    assert slicer.table.loc[reference, "disparity"] == 1.0
+    other = next(g for g in slicer.groups_ if g != reference)
+    assert slicer.table.loc[other, "disparity"] == pytest.approx(
+        expected.loc[other, "rmse"] / expected.loc[reference, "rmse"])
+    assert "air" not in slicer.table  # no favourable outcome for a regressor
+
+
+def test_multiclass_shows_one_class_at_a_time(multiclass_model, multiclass_data):
+    X, y = multiclass_data
+    sensitive = pd.DataFrame({"g": np.where(X["f1"] > 0, "a", "b")}, index=X.index)
+    slicer = FairnessSlicer(multiclass_model, X, y, sensitive_features=sensitive)
+    expected = group_metrics(slicer.session)
+    for cls in (0, 2):
+        slicer.class_select_.value = cls
+        np.testing.assert_allclose(
+            slicer.table[["tpr", "fpr", "precision"]].to_numpy(float),
+            expected.xs(cls, level="class")[["tpr", "fpr", "precision"]].to_numpy(float))
+
+
+def test_reference_and_features_can_be_chosen(demo):
+    _, session = demo
+    slicer = FairnessSlicer(session, bins=BINS)
+    assert slicer.reference == slicer.table["count"].iloc[:-1].idxmax()
+    slicer.reference_select_.value = 3  # pick the fourth group as the reference
+    reference = slicer.groups_[3]
+    assert slicer.reference == reference
+    assert slicer.table.loc[reference, "disparity"] == 1.0
+    assert "(reference)" in slicer.table_.value
+    slicer.features_select_.value = ("SEX",)
+    assert slicer.groups_ == [1, 2] and len(slicer.group_sliders_.children) == 2
+    expected = group_metrics(session, threshold=slicer.threshold, sensitive_features="SEX")
+    np.testing.assert_allclose(slicer.table[COLUMNS].to_numpy(float),
+                               expected[COLUMNS].to_numpy(float))
+
+
+def test_interval_of_the_chart_metric_is_wilson(demo):
+    _, session = demo
+    slicer = FairnessSlicer(session, bins=BINS)
+    slicer.metric = "tpr"
+    table = slicer.table
+    low, high = wilson_interval(table["tp"], table["tp"] + table["fn"])
+    np.testing.assert_allclose(table["tpr_low"], low)
+    np.testing.assert_allclose(table["tpr_high"], high)
+    assert "tpr 95% CI" in slicer.table_.value
+
+
+def test_tradeoff_marks_the_current_rule_and_the_plan(demo):
+    _, session = demo
+    slicer = FairnessSlicer(session, bins=BINS)
+    slicer.threshold = 0.3
+    current = slicer.tradeoff.current
+    assert list(current.x) == pytest.approx([worst_air(slicer.table)])
+    assert list(current.y) == pytest.approx([slicer.table["accuracy"].iloc[-1]])
+    curve = slicer.tradeoff.curve
+    assert len(curve.x) > 50 and np.all((curve.x >= 0) & (curve.x <= 1))
+    slicer.optimise()
+    assert list(slicer.tradeoff.plan.x) == pytest.approx([worst_air(slicer.plan_.table)])
+    assert slicer.tradeoff.plan.x[0] >= 0.8
+
+
+def test_export_and_apply_reproduce_the_table(demo):
+    data, _ = demo
+    model = datasets.demo_model(datasets.load_credit(n_rows=5_000), kind="logistic")
+    session = bind(model, data.X, data.y, sensitive_features=["SEX", "AGE"],
+                   schema=datasets.CREDIT_SCHEMA)
+    slicer = FairnessSlicer(session, bins=BINS)
+    slicer.optimise()
+    planned = slicer.table.copy()
+    # the exported post-processor, re-bound by hand, reproduces the widget's numbers
+    rebound = bind(slicer.export(), data.X, data.y, sensitive_features=["SEX", "AGE"],
+                   response_method="predict")
+    np.testing.assert_allclose(group_metrics(rebound, bins=BINS)[COLUMNS].to_numpy(float),
+                               planned[COLUMNS].to_numpy(float))
+    # applied from the widget: same numbers, shown before/after
+    fp = fingerprint(model, data.X)
+    slicer.apply_thresholds()
+    assert session.adapter.response_method == "predict"
+    np.testing.assert_allclose(slicer.table[COLUMNS].to_numpy(float),
+                               planned[COLUMNS].to_numpy(float))
+    pd.testing.assert_frame_equal(slicer.before_, planned)
+    assert "Before → after" in slicer.before_after_.value
+    with pytest.raises(ValueError, match="restore the original model first"):
+        slicer.apply_thresholds()
+    slicer.apply_button_.click()  # the button shows the error instead of raising
+    assert "restore the original" in slicer.message_.value
+    # reweighing refit: the four-fifths gap narrows; the user's model is untouched
+    slicer.threshold = 0.3
+    air_before = worst_air(slicer.table)
+    slicer.refit_reweighed()
+    assert session.model is not model and fingerprint(model, data.X) == fp
+    slicer.threshold = 0.3
+    assert worst_air(slicer.table) > air_before
+    slicer.restore()
+    assert session.model is model and session.adapter.response_method == "predict_proba"
 
 
 def test_a_global_move_renders_once(demo):

@@ -6,7 +6,7 @@ Nothing here imports ipywidgets or bqplot; every number a widget shows comes fro
 from .ale import ale
 from .benchmark import BenchmarkResult, benchmark, make_benchmark
 from .error_tree import ErrorTreeResult, error_tree
-from .fair_thresholds import ThresholdPlan, optimise_thresholds
+from .fair_thresholds import ThresholdPlan, optimise_thresholds, tradeoff, worst_air
 from .fairness import (
     Disparity,
     adverse_impact_ratio,
@@ -17,7 +17,12 @@ from .fairness import (
     standardised_mean_difference,
     wilson_interval,
 )
-from .remediation import GroupThresholdClassifier, reweighing_weights
+from .remediation import (
+    GroupThresholdClassifier,
+    reweighed_refit,
+    reweighing_weights,
+    threshold_classifier,
+)
 from .residuals import compute_residuals, residual_summary, residuals, top_residuals
 from .sensitivity import (
     ICEResult,
@@ -56,11 +61,15 @@ __all__ = [
     "partial_dependence",
     "residual_summary",
     "residuals",
+    "reweighed_refit",
     "reweighing_weights",
     "sensitive_groups",
     "standardised_mean_difference",
+    "threshold_classifier",
     "threshold_sweep",
     "top_residuals",
+    "tradeoff",
     "what_if",
     "wilson_interval",
+    "worst_air",
 ]

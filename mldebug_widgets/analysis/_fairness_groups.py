@@ -101,10 +101,7 @@ def _feature_names(session: DebugSession, names: str | Sequence[str] | None) -> 
 def _label(column: pd.Series, name: str, spec: Any, max_categories: int,
            session: DebugSession) -> pd.Categorical:
     missing = column.isna().to_numpy()
-    numeric = pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
-    categorical = name in session.schema and session.schema[name].kind == "categorical"
-    if spec is None and numeric and not categorical and column.nunique() > max_categories:
-        spec = 4
+    spec = _binning(column, name, spec, max_categories, session)
     if spec is None:
         found, uniques = pd.factorize(column, use_na_sentinel=True)
         values = [_py(u) for u in uniques]
@@ -119,25 +116,94 @@ def _label(column: pd.Series, name: str, spec: Any, max_categories: int,
         categories = [values[i] for i in order]
     else:
         values = column.to_numpy(dtype=np.float64, na_value=np.nan)
-        if isinstance(spec, int | np.integer):
-            edges = np.unique(np.nanquantile(values, np.linspace(0, 1, int(spec) + 1)))
-        else:
-            edges = np.asarray(sorted(spec), dtype=np.float64)
-        if len(edges) < 2:
-            edges = np.array([edges[0], edges[0]]) if len(edges) else np.array([0.0, 0.0])
+        edges = bin_edges(values, spec)
         outside = ~missing & ((values < edges[0]) | (values > edges[-1]))
         if outside.any():
             raise ValueError(f"{int(outside.sum())} value(s) of {name!r} fall outside the bin "
                              f"edges {edges.tolist()} (e.g. {values[outside][0]:g}); widen the "
                              f"edges, e.g. bins={{{name!r}: [{np.nanmin(values):g}, ..., "
                              f"{np.nanmax(values):g}]}}.")
-        categories = [f"[{edges[i]:g}, {edges[i + 1]:g}{']' if i == len(edges) - 2 else ')'}"
-                      for i in range(len(edges) - 1)]
+        categories = _bin_names(edges)
         codes = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, len(categories) - 1)
     codes = np.where(missing, len(categories), codes)
     labels = pd.Categorical.from_codes(codes, categories=pd.Index([*categories, MISSING],
                                                                   dtype=object))
     return labels.remove_unused_categories()
+
+
+def _binning(column: pd.Series, name: str, spec: Any, max_categories: int,
+             session: DebugSession) -> Any:
+    """Return the bins of a feature: as given, 4 quantiles for many numbers, or None."""
+    numeric = pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+    categorical = name in session.schema and session.schema[name].kind == "categorical"
+    if spec is None and numeric and not categorical and column.nunique() > max_categories:
+        return 4
+    return spec
+
+
+def group_edges(session: DebugSession, sensitive_features: Any = None, *, bins: Bins = None,
+                max_categories: int = 10) -> dict[str, np.ndarray | None]:
+    """Return each sensitive feature's bin edges as the groups use them (None: not binned).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from mldebug_widgets import bind
+    >>> X = pd.DataFrame({"a": [0.1, 0.9, 0.4], "age": [22, 45, 31], "g": ["x", "y", "x"]})
+    >>> s = bind(lambda df: df["a"].to_numpy(), X, [0, 1, 1], task="binary",
+    ...          sensitive_features=["age", "g"])
+    >>> group_edges(s, bins={"age": [0, 30, 120]})
+    {'age': array([  0.,  30., 120.]), 'g': None}
+    """
+    edges = {}
+    for name in _feature_names(session, sensitive_features):
+        column = (session.sensitive_features[name] if session.sensitive_features is not None
+                  and name in session.sensitive_features else session.X[name])
+        spec = _binning(column, name, (bins or {}).get(name), max_categories, session)
+        edges[name] = None if spec is None else bin_edges(
+            column.to_numpy(dtype=np.float64, na_value=np.nan), spec)
+    return edges
+
+
+def bin_edges(values: np.ndarray, spec: Sequence[float] | int) -> np.ndarray:
+    """Return the bin edges of a numeric sensitive feature: given, or ``spec`` quantile bins.
+
+    Examples
+    --------
+    >>> bin_edges(np.array([1.0, 2.0, 3.0, 4.0, np.nan]), 2).tolist()
+    [1.0, 2.5, 4.0]
+    """
+    if isinstance(spec, int | np.integer):
+        edges = np.unique(np.nanquantile(values, np.linspace(0, 1, int(spec) + 1)))
+    else:
+        edges = np.asarray(sorted(spec), dtype=np.float64)
+    if len(edges) < 2:
+        edges = np.array([edges[0], edges[0]]) if len(edges) else np.array([0.0, 0.0])
+    return edges
+
+
+def bin_labels(values: Any, edges: Sequence[float]) -> np.ndarray:
+    """Label numbers with their bin, as the fairness groups do (``"[0, 30)"``, ``"missing"``).
+
+    Values outside the edges fall into the first or last bin (a deployed model meets ages
+    the bound data did not have).
+
+    Examples
+    --------
+    >>> bin_labels([25, 30, np.nan, 250], [0, 30, 200]).tolist()
+    ['[0, 30)', '[30, 200]', 'missing', '[30, 200]']
+    """
+    edges = np.asarray(edges, dtype=np.float64)
+    values = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=np.float64,
+                                                                         na_value=np.nan)
+    names = np.array([*_bin_names(edges), MISSING], dtype=object)
+    codes = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, len(edges) - 2)
+    return names[np.where(np.isnan(values), len(names) - 1, codes)]
+
+
+def _bin_names(edges: np.ndarray) -> list[str]:
+    return [f"[{edges[i]:g}, {edges[i + 1]:g}{']' if i == len(edges) - 2 else ')'}"
+            for i in range(len(edges) - 1)]
 
 
 def _py(value: Any) -> Any:

@@ -153,3 +153,81 @@ def _feasible(objective: str, t_ref: int, ref: int, selection: np.ndarray, tpr: 
         return np.zeros_like(favourable_rate, dtype=bool)
     ratio = favourable_rate / base
     return (ratio >= min_air) & (ratio <= 1.0 / min_air)
+
+
+def tradeoff(sweep: ThresholdSweep, *, favourable: Literal["positive", "negative"] = "negative",
+             reference: object = None) -> pd.DataFrame:
+    """Accuracy against the worst adverse impact ratio, for one threshold shared by all groups.
+
+    The worst AIR of a decision rule is ``min over groups of min(r, 1/r)``, where ``r`` is
+    the group's favourable-outcome rate divided by the reference group's: 1 is parity and
+    below 0.8 fails the four-fifths rule either way. The curve is read from the sweep, so it
+    costs no predict call; :func:`worst_air` places any per-group plan on the same axes.
+
+    Parameters
+    ----------
+    sweep : ThresholdSweep
+        The confusion counts of every group at every threshold.
+    favourable : {"negative", "positive"}, default="negative"
+        The favourable prediction.
+    reference : object, default=None
+        The reference group (default: the largest).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by threshold: ``accuracy``, ``worst_air``, ``selection_rate`` (overall).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from mldebug_widgets import bind
+    >>> from mldebug_widgets.analysis import threshold_sweep
+    >>> X = pd.DataFrame({"p": [0.9, 0.2, 0.7, 0.4], "g": ["a", "a", "b", "b"]})
+    >>> s = bind(lambda df: df["p"].to_numpy(), X, [1, 0, 0, 1], task="binary",
+    ...          sensitive_features="g")
+    >>> tradeoff(threshold_sweep(s, [0.3, 0.5])).round(2).to_dict("list")
+    {'accuracy': [0.75, 0.5], 'worst_air': [0.0, 1.0], 'selection_rate': [0.75, 0.5]}
+    """
+    counts = {c: getattr(sweep, c).astype(np.float64) for c in ("tp", "fp", "tn", "fn")}
+    size = sum(counts.values())
+    with np.errstate(divide="ignore", invalid="ignore"):
+        selection = (counts["tp"] + counts["fp"]) / size
+        accuracy = (counts["tp"] + counts["tn"])[-1] / size[-1]
+    rate = 1.0 - selection[:-1] if favourable == "negative" else selection[:-1]
+    groups = list(sweep.groups[:-1])
+    ref = int(np.argmax(size[:-1, 0])) if reference is None else groups.index(reference)
+    return pd.DataFrame({"accuracy": accuracy, "worst_air": _worst(rate, ref),
+                         "selection_rate": selection[-1]},
+                        index=pd.Index(sweep.thresholds, name="threshold"))
+
+
+def worst_air(table: pd.DataFrame, *, favourable: Literal["positive", "negative"] = "negative",
+              reference: object = None) -> float:
+    """Return the worst adverse impact ratio of a group table (``min(r, 1/r)`` over groups).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"count": [60, 40, 100], "selection_rate": [0.2, 0.5, 0.32]},
+    ...                  index=["a", "b", "overall"])
+    >>> round(worst_air(t), 3)  # favourable rates 0.8 and 0.5
+    0.625
+    """
+    groups = table.iloc[:-1]
+    selection = groups["selection_rate"].to_numpy(dtype=np.float64)[:, None]
+    rate = 1.0 - selection if favourable == "negative" else selection
+    ref = int(np.argmax(groups["count"].to_numpy())) if reference is None \
+        else list(groups.index).index(reference)
+    return float(_worst(rate, ref)[0])
+
+
+def _worst(rate: np.ndarray, ref: int) -> np.ndarray:
+    """Return per threshold min over groups of min(r, 1/r), r = rate / the reference's rate."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = rate / rate[ref]
+        both = np.minimum(ratio, 1.0 / ratio)  # NaN (0 / 0) stays NaN
+    out = np.full(both.shape[1], np.nan)
+    defined = ~np.isnan(both).all(axis=0)
+    out[defined] = np.nanmin(both[:, defined], axis=0)
+    return out

@@ -6,55 +6,74 @@ import html
 import threading
 from typing import Any
 
-import bqplot as bq
 import ipywidgets as w
 import numpy as np
 import pandas as pd
 import traitlets
 
-from ..analysis import disparity, find_slices, optimise_thresholds, threshold_sweep
+from ..analysis import (
+    disparity,
+    find_slices,
+    group_metrics,
+    optimise_thresholds,
+    reweighed_refit,
+    threshold_classifier,
+    threshold_sweep,
+    tradeoff,
+    wilson_interval,
+    worst_air,
+)
 from ..analysis.fair_thresholds import OBJECTIVES
+from ..analysis.fairness import RATES
 from ..session import DebugSession
-from . import _plots
+from . import _fairness_views as views
 from ._common import as_session
-
-SHOWN = ("count", "selection_rate", "accuracy", "tpr", "fpr", "precision", "fnr")
-BAND = (0.8, 1.25)
 
 
 class FairnessSlicer(w.VBox):
     """Error and outcome metrics across groups, with thresholds you can move per group.
 
-    A threshold move is a lookup in a precomputed sweep (one sort per group): no predict
-    call, whatever the number of rows. Disparities are ratios to the reference group and are
-    flagged outside (0.8, 1.25); the adverse impact ratio (AIR) uses the favourable outcome
-    you choose (for credit: predicted non-default). The worst slices of up to three
-    predicates are found on demand; picking one publishes its rows as
-    ``session.selected_rows``.
+    Choose the sensitive features (several: their intersection) and the reference group;
+    the table shows every group's metrics, the chart metric's 95 % Wilson interval, and the
+    ratios to the reference, flagged outside (0.8, 1.25). For a binary classifier a threshold
+    move is a lookup in a precomputed sweep (no predict call); the trade-off chart places the
+    current thresholds and the optimiser's plan against one shared threshold; the thresholds
+    can be applied as a post-processor (or the model refitted with reweighing) and compared
+    before/after. Multiclass sessions show one class at a time (one-vs-rest), regression
+    sessions their error metrics. The worst slices (up to three predicates) are found on
+    demand; picking one publishes its rows as ``session.selected_rows``.
 
     Parameters
     ----------
     session : DebugSession or model
-        A binary classification session with sensitive features (or a model with X, y).
+        A session with labels and sensitive features (or a model with X, y).
     X, y : optional
         Data to bind when a model is passed.
     bins : dict, default=None
         Bin edges for numeric sensitive features, e.g. ``{"AGE": [0, 30, 200]}``.
     favourable : {"negative", "positive"}, default="negative"
         Which predicted outcome is favourable for AIR (negative = not flagged).
+    min_support : int, default=30
+        Groups with fewer rows are marked unreliable.
     **bind_kwargs
         Passed to :func:`mldebug_widgets.bind` when a model is passed.
 
     Attributes
     ----------
+    features : tuple of str
+        The sensitive features grouped on (several: their intersection).
+    reference : object
+        The reference group (default: the largest).
     threshold : float
         The global threshold (moving it resets every group's threshold).
     group_thresholds : tuple of float
-        One threshold per group.
+        One threshold per group (binary).
     metric : str
-        The metric whose disparity the bar chart shows.
+        The metric whose disparity the chart shows.
     table : pandas.DataFrame
-        The group table at the current thresholds (with ``air`` and ``disparity`` columns).
+        The group table on display (with ``air`` and ``disparity`` columns).
+    before_ : pandas.DataFrame or None
+        The table before the last model change (a post-processor, refit or any new model).
 
     Examples
     --------
@@ -67,72 +86,107 @@ class FairnessSlicer(w.VBox):
     3000
     """
 
+    features = traitlets.Tuple(help="sensitive features grouped on")
+    reference = traitlets.Any(None, allow_none=True, help="reference group")
     threshold = traitlets.Float(0.5, help="global threshold")
     group_thresholds = traitlets.Tuple(help="one threshold per group")
     metric = traitlets.Unicode("fpr", help="metric of the disparity chart")
 
     def __init__(self, session: Any, X: Any = None, y: Any = None, *,
-                 bins: dict | None = None, favourable: str = "negative", **bind_kwargs: Any):
+                 bins: dict | None = None, favourable: str = "negative",
+                 min_support: int = 30, **bind_kwargs: Any):
         super().__init__()
         self.add_class("mld-fairness")
         self.session: DebugSession = as_session(session, X, y, **bind_kwargs)
-        if self.session.task != "binary":
-            raise ValueError("the fairness slicer's thresholds need a binary classifier; "
-                             f"this session is {self.session.task}. Use "
-                             "mdw.analysis.group_metrics(session) for its group metrics.")
-        self.bins, self.favourable = bins, favourable
-        self.slices_ = None
+        s = self.session
+        if s.y is None:
+            raise ValueError("the fairness slicer needs the true labels: bind the model with "
+                             "y, e.g. mdw.bind(model, X, y, sensitive_features=['SEX']).")
+        if s.sensitive_features is None:
+            raise ValueError("no sensitive features are bound; bind them with mdw.bind(model, "
+                             "X, y, sensitive_features=['SEX', 'AGE']).")
+        self.bins, self.favourable, self.min_support = bins, favourable, min_support
+        self.binary = s.task == "binary"
+        self.slices_, self.plan_, self.before_ = None, None, None
+        self.table: pd.DataFrame | None = None
+        self.before_label_, self._next_label = "", ""
+        self._original = (s.model, s.adapter.response_method)
         self._thread: threading.Thread | None = None
         self._moving_all = False
         self._build()
+        self.features = tuple(s.sensitive_features.columns)
+        self.observe(self._on_features, "features")
         self.observe(self._on_threshold, "threshold")
-        self.observe(self._render, names=["group_thresholds", "metric"])
-        self.session.observe(self._on_model, "model_version")
+        self.observe(self._render, names=["group_thresholds", "metric", "reference"])
+        s.observe(self._on_model, "model_version")
         self._on_model()
 
     # -- building -------------------------------------------------------------------------
     def _build(self) -> None:
+        s = self.session
+        names = list(s.sensitive_features.columns)
+        self.features_select_ = w.SelectMultiple(options=names, value=tuple(names),
+                                                 rows=min(len(names), 4),
+                                                 description="groups by")
+        self.features_select_.add_class("mld-features")
+        self.features_select_.observe(self._on_features_select, "value")
+        self.reference_select_ = w.Dropdown(description="reference")
+        self.reference_select_.observe(self._on_reference_select, "value")
+        self.class_select_ = w.Dropdown(options=list(s.output_names) if s.task == "multiclass"
+                                        else [], description="class",
+                                        layout=w.Layout(display=None if s.task == "multiclass"
+                                                        else "none"))
+        self.class_select_.observe(lambda _: self._on_model(), "value")
+        metrics = [m for m in views.SHOWN[s.task] if m != "count"]
+        self.metric = "fpr" if "fpr" in metrics else metrics[0]
+        self.metric_select_ = w.Dropdown(options=metrics, value=self.metric, description="chart")
+        traitlets.link((self.metric_select_, "value"), (self, "metric"))
         self.threshold_slider_ = w.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.01,
                                                description="threshold", readout_format=".2f",
                                                layout=w.Layout(width="360px"))
         self.threshold_slider_.add_class("mld-threshold")
         traitlets.link((self.threshold_slider_, "value"), (self, "threshold"))
-        self.metric_select_ = w.Dropdown(options=[m for m in SHOWN if m != "count"],
-                                         value="fpr", description="chart")
-        traitlets.link((self.metric_select_, "value"), (self, "metric"))
-        self.group_sliders_ = w.VBox()
+        self.message_ = w.HTML()
+        self.message_.add_class("mld-message")
         self.table_ = w.HTML()
         self.table_.add_class("mld-fairness-table")
-        x_scale, y_scale = bq.OrdinalScale(), bq.LinearScale(min=0)
-        self._bars = bq.Bars(x=[], y=[], scales={"x": x_scale, "y": y_scale},
-                             colors=[_plots.EDITED], padding=0.3)
-        self._band = bq.Lines(x=[], y=[], scales={"x": x_scale, "y": y_scale},
-                              colors=[_plots.MARKER], line_style="dashed")
-        self.chart_ = bq.Figure(marks=[self._bars, self._band], axes=[
-            bq.Axis(scale=x_scale), bq.Axis(scale=y_scale, side="left", tick_format=".2~g",
-                                             label="ratio to reference")],
-            title="", animation_duration=0, fig_margin=dict(top=40, bottom=60, left=60,
-                                                              right=20),
-            layout=w.Layout(width="100%", height="280px"))
-        self.chart_.add_class("mld-fairness-chart")
+        self.chart = views.DisparityChart()
+        self.tradeoff = views.TradeoffChart()
+        self.chart_, self.tradeoff_ = self.chart.figure, self.tradeoff.figure
         self.objective_ = w.Dropdown(options=[(o.replace("_", " "), o) for o in OBJECTIVES],
                                      value="air", description="optimise for",
                                      layout=w.Layout(width="300px"))
         self.optimise_button_ = w.Button(description="Optimise thresholds", icon="magic")
-        self.optimise_button_.on_click(lambda _: self.optimise())
+        self.optimise_button_.on_click(lambda _: self._guarded(self.optimise))
         self.plan_note_ = w.HTML()
         self.plan_note_.add_class("mld-plan")
+        self.group_sliders_ = w.VBox()
+        self.apply_button_ = w.Button(description="Apply as post-processor", icon="check")
+        self.apply_button_.on_click(lambda _: self._guarded(self.apply_thresholds))
+        self.refit_button_ = w.Button(description="Refit with reweighing", icon="balance-scale")
+        self.refit_button_.on_click(lambda _: self._guarded(self.refit_reweighed))
+        self.restore_button_ = w.Button(description="Restore original model", icon="undo")
+        self.restore_button_.on_click(lambda _: self._guarded(self.restore))
+        self.before_after_ = w.HTML()
+        self.before_after_.add_class("mld-before-after")
         self.slices_button_ = w.Button(description="Find worst slices", icon="search")
         self.slices_button_.on_click(lambda _: self._find_in_thread())
         self.slices_status_ = w.HTML()
         self.slices_list_ = w.Select(options=[], rows=8, layout=w.Layout(width="100%"))
         self.slices_list_.add_class("mld-slices")
         self.slices_list_.observe(self._on_slice, "value")
-        self.children = [
-            w.HBox([self.threshold_slider_, self.metric_select_]), self.table_, self.chart_,
-            w.HTML("<b>Per-group thresholds</b>"),
+        thresholds = [
+            self.tradeoff_, w.HTML("<b>Per-group thresholds</b>"),
             w.HBox([self.objective_, self.optimise_button_]), self.plan_note_,
-            self.group_sliders_,
+            self.group_sliders_, w.HTML("<b>Remediation</b> (re-binds the session's model)"),
+            w.HBox([self.apply_button_, self.refit_button_, self.restore_button_]),
+        ] if self.binary else []
+        charts = w.HBox([self.chart_, *thresholds[:1]], layout=w.Layout(width="100%"))
+        self.children = [
+            w.HBox([self.features_select_, w.VBox([self.reference_select_, self.class_select_,
+                                                   self.metric_select_])]),
+            *([self.threshold_slider_] if self.binary else []), self.message_, self.table_,
+            charts, *thresholds[1:], self.before_after_,
             w.HTML("<b>Worst slices</b> (up to 3 predicates; pick one to select its rows)"),
             w.HBox([self.slices_button_, self.slices_status_]), self.slices_list_]
 
@@ -141,27 +195,54 @@ class FairnessSlicer(w.VBox):
         """Move one group's threshold (what its slider does)."""
         if self._moving_all:
             return
-        position = list(self.sweep_.groups[:-1]).index(group)
         values = list(self.group_thresholds)
-        values[position] = float(value)
+        values[list(self.groups_).index(group)] = float(value)
         self.group_thresholds = tuple(values)
 
     def optimise(self) -> None:
         """Set every group's threshold to the most accurate plan that meets the objective."""
         plan = optimise_thresholds(self.session, self.objective_.value, sweep=self.sweep_,
-                                   favourable=self.favourable)
-        self._moving_all = True
-        try:
-            for slider, value in zip(self.group_sliders_.children, plan.thresholds.values(),
-                                     strict=True):
-                slider.value = value
-        finally:
-            self._moving_all = False
-        self.group_thresholds = tuple(plan.thresholds.values())
+                                   favourable=self.favourable, reference=self.reference)
         self.plan_ = plan
+        self._set_group_thresholds(list(plan.thresholds.values()))
         met = "met" if plan.feasible else "not reachable on the grid (best single threshold)"
         self.plan_note_.value = (f"<small>{html.escape(plan.objective.replace('_', ' '))}: "
                                  f"{met}; overall accuracy {plan.accuracy:.4f}</small>")
+        self.tradeoff.mark(self.tradeoff.plan, self._worst_air(plan.table), plan.accuracy)
+
+    def export(self, *, reject_band: float = 0.0, favoured_groups: Any = ()) -> Any:
+        """Return the current per-group thresholds as a fitted ``GroupThresholdClassifier``.
+
+        Re-bind it with ``response_method="predict"`` (what :meth:`apply_thresholds` does)
+        to see its decisions; its group metrics equal this table's.
+        """
+        thresholds = dict(zip(self.groups_, self.group_thresholds, strict=True))
+        return threshold_classifier(self.session, thresholds, sensitive_features=self.features,
+                                    bins=self._bins(), reject_band=reject_band,
+                                    favoured_groups=favoured_groups)
+
+    def apply_thresholds(self) -> None:
+        """Bind the exported post-processor as the session's model (before/after shown)."""
+        if self.session.adapter.output_kind == "label":
+            raise ValueError("the session's model already outputs decisions (a post-processor "
+                             "is bound); restore the original model first.")
+        clf = self.export()
+        self._next_label = "per-group thresholds as a post-processor"
+        self.session.set_model(clf, response_method="predict")
+
+    def refit_reweighed(self) -> None:
+        """Bind a clone of the original model refitted with reweighing weights."""
+        model, method = self._original
+        refit = reweighed_refit(self.session, model=model, sensitive_features=self.features,
+                                bins=self._bins())
+        self._next_label = "reweighed refit"
+        self.session.set_model(refit, response_method=method)
+
+    def restore(self) -> None:
+        """Bind the model the slicer was opened with."""
+        model, method = self._original
+        self._next_label = "original model restored"
+        self.session.set_model(model, response_method=method)
 
     def find_slices(self) -> None:
         """Find the worst slices of the bound data and list them."""
@@ -172,6 +253,156 @@ class FairnessSlicer(w.VBox):
             (f"error {r.error:.3f} · {int(r.size):,} rows · {r.slice}", i)
             for i, r in enumerate(frame.itertuples())]
         self.slices_status_.value = f"{len(frame)} slices"
+
+    # -- computing -----------------------------------------------------------------------
+    @property
+    def groups_(self) -> list:
+        """The groups on display (without "overall")."""
+        return list(self.groups_index_[:-1])
+
+    def _bins(self) -> dict | None:
+        return {k: v for k, v in (self.bins or {}).items() if k in self.features} or None
+
+    def _on_features_select(self, change: dict) -> None:
+        if change["new"]:
+            self.features = tuple(change["new"])
+        else:
+            self.message_.value = "choose at least one sensitive feature"
+
+    def _on_reference_select(self, change: dict) -> None:
+        if change["new"] is not None and self.groups_[change["new"]] != self.reference:
+            self.reference = self.groups_[change["new"]]
+
+    def _on_features(self, _change: dict) -> None:
+        self.reference = None
+        self._guarded(self._on_model)
+
+    def _on_model(self, _change: dict | None = None) -> None:
+        s = self.session
+        if self.table is not None and _change is not None and _change.get("name") == \
+                "model_version":
+            self.before_ = self.table.copy()
+            self.before_label_ = self._next_label or f"new model {type(s.model).__name__}"
+            self._next_label = ""
+        grouping = {"sensitive_features": list(self.features), "bins": self._bins()}
+        if self.binary:
+            self.sweep_ = threshold_sweep(s, **grouping)
+            self.groups_index_ = self.sweep_.groups
+            self.curve_ = tradeoff(self.sweep_, favourable=self.favourable)
+        else:
+            self.sweep_ = None
+            metrics = group_metrics(s, intervals=True, min_support=self.min_support, **grouping)
+            if s.task == "multiclass":
+                metrics = metrics.xs(self.class_select_.value, level="class")
+            self.metrics_ = metrics
+            self.groups_index_ = metrics.index
+        self._set_reference_options()
+        if self.binary:
+            self._make_sliders()
+        else:
+            self._render()
+
+    def _set_reference_options(self) -> None:
+        groups = self.groups_
+        if self.reference not in groups:
+            counts = (self.sweep_.at(0.5) if self.binary else self.metrics_)["count"]
+            self.reference = counts.iloc[:-1].idxmax()
+        self.reference_select_.options = [(views.name(g), i) for i, g in enumerate(groups)]
+        self.reference_select_.value = groups.index(self.reference)
+
+    def _make_sliders(self) -> None:
+        s = self.session
+        scores = s.predictions()[:, 0]
+        kind = s.adapter.output_kind
+        lo, hi = (0.0, 1.0) if kind in ("probability", "label") else \
+            (float(np.min(scores)), float(np.max(scores)))
+        start = 0.5 if kind in ("probability", "label") else 0.0
+        sliders = []
+        for group in self.groups_:
+            slider = w.FloatSlider(value=start, min=lo, max=hi, step=(hi - lo) / 100 or 0.01,
+                                   description=views.name(group), readout_format=".2f",
+                                   style={"description_width": "140px"},
+                                   layout=w.Layout(width="420px"))
+            slider.add_class("mld-group-threshold")
+            slider.observe(lambda c, g=group: self.set_group_threshold(g, c["new"]), "value")
+            sliders.append(slider)
+        self.group_sliders_.children = sliders
+        with self.threshold_slider_.hold_trait_notifications():
+            self.threshold_slider_.min, self.threshold_slider_.max = lo, hi
+            self.threshold_slider_.step = (hi - lo) / 100 or 0.01
+        self.tradeoff.draw_curve(self.curve_)
+        self.tradeoff.mark(self.tradeoff.plan, np.nan, np.nan)
+        self.threshold = start
+        self._on_threshold()
+
+    def _on_threshold(self, _change: dict | None = None) -> None:
+        if self.binary:
+            self._set_group_thresholds([float(self.threshold)] * len(self.groups_))
+
+    def _set_group_thresholds(self, values: list[float]) -> None:
+        self._moving_all = True  # one table render for the move, not one per group slider
+        try:
+            for slider, value in zip(self.group_sliders_.children, values, strict=True):
+                slider.value = value
+        finally:
+            self._moving_all = False
+        if tuple(values) == self.group_thresholds:
+            self._render()
+        else:
+            self.group_thresholds = tuple(values)
+
+    def _worst_air(self, table: pd.DataFrame) -> float:
+        return worst_air(table, favourable=self.favourable, reference=self.reference)
+
+    # -- drawing -------------------------------------------------------------------------
+    def _render(self, _change: dict | None = None) -> None:
+        if self.reference not in self.groups_:
+            return
+        if self.binary:
+            if len(self.group_thresholds) != len(self.groups_):
+                return
+            table = self._binary_table()
+        else:
+            table = self.metrics_.copy()
+        compared = [self.metric]
+        if "selection_rate" in table and self.session.task != "regression":
+            table["favourable_rate"] = 1.0 - table["selection_rate"] \
+                if self.favourable == "negative" else table["selection_rate"]
+            compared.insert(0, "favourable_rate")
+        ratios = disparity(table, columns=compared, reference=self.reference,
+                           band=views.BAND)
+        if "favourable_rate" in compared:
+            table["air"] = ratios.ratio["favourable_rate"]  # the overall row has no ratio
+        table["disparity"] = ratios.ratio[self.metric]
+        flagged = ratios.flagged.rename(columns={"favourable_rate": "air",
+                                                 self.metric: "disparity"})
+        self.table = table
+        ratio_columns = ("air", "disparity") if "air" in table else ("disparity",)
+        self.table_.value = views.group_table(
+            table, views.SHOWN[self.session.task], ratios.reference, flagged, self.metric,
+            ratio_columns, self.min_support)
+        names = [views.name(g) for g in self.groups_]
+        self.chart.draw(names, table["disparity"].iloc[:-1].to_numpy(), self.metric,
+                        views.name(ratios.reference))
+        if self.binary:
+            self.tradeoff.mark(self.tradeoff.current, self._worst_air(table),
+                               float(table["accuracy"].iloc[-1]))
+        self.before_after_.value = "" if self.before_ is None else views.before_after(
+            self.before_, table, self.before_label_)
+        self.message_.value = ""
+
+    def _binary_table(self) -> pd.DataFrame:
+        table = self.sweep_.at_groups(self.group_thresholds)
+        if self.metric in RATES:
+            numerator, denominator = RATES[self.metric]
+            low, high = wilson_interval(sum(table[c] for c in numerator),
+                                        sum(table[c] for c in denominator))
+            table[f"{self.metric}_low"], table[f"{self.metric}_high"] = low, high
+        return table
+
+    def _on_slice(self, change: dict) -> None:
+        if change["new"] is not None and self.slices_ is not None:
+            self.session.selected_rows = tuple(self.slices_.rows(change["new"]).tolist())
 
     def _find_in_thread(self) -> None:
         self.slices_button_.disabled = True
@@ -187,92 +418,9 @@ class FairnessSlicer(w.VBox):
         self._thread = threading.Thread(target=work, daemon=True)
         self._thread.start()
 
-    # -- computing and drawing -----------------------------------------------------------
-    def _on_model(self, _change: dict | None = None) -> None:
-        s = self.session
-        self.sweep_ = threshold_sweep(s, bins=self.bins)
-        scores = s.predictions()[:, 0]
-        lo, hi = (0.0, 1.0) if s.adapter.output_kind == "probability" else \
-            (float(np.min(scores)), float(np.max(scores)))
-        start = 0.5 if s.adapter.output_kind == "probability" else 0.0
-        sliders = []
-        for group in self.sweep_.groups[:-1]:
-            slider = w.FloatSlider(value=start, min=lo, max=hi, step=(hi - lo) / 100,
-                                   description=_name(group), readout_format=".2f",
-                                   style={"description_width": "140px"},
-                                   layout=w.Layout(width="420px"))
-            slider.add_class("mld-group-threshold")
-            slider.observe(lambda c, g=group: self.set_group_threshold(g, c["new"]), "value")
-            sliders.append(slider)
-        self.group_sliders_.children = sliders
-        with self.threshold_slider_.hold_trait_notifications():
-            self.threshold_slider_.min, self.threshold_slider_.max = lo, hi
-        self.threshold = start
-        self._on_threshold()
-
-    def _on_threshold(self, _change: dict | None = None) -> None:
-        self._moving_all = True  # one table render for the move, not one per group slider
+    def _guarded(self, action: Any) -> None:
+        """Run a button's action; its error goes to the message line, not the log."""
         try:
-            for slider in self.group_sliders_.children:
-                slider.value = self.threshold
-        finally:
-            self._moving_all = False
-        self.group_thresholds = tuple(float(self.threshold)
-                                      for _ in self.group_sliders_.children)
-
-    def _render(self, _change: dict | None = None) -> None:
-        if len(self.group_thresholds) != len(self.sweep_.groups) - 1:
-            return
-        table = self.sweep_.at_groups(self.group_thresholds)
-        table["favourable_rate"] = 1.0 - table["selection_rate"] \
-            if self.favourable == "negative" else table["selection_rate"]
-        ratios = disparity(table, columns=["favourable_rate", self.metric], band=BAND)
-        table["air"] = ratios.ratio["favourable_rate"]  # the overall row has no ratio
-        table["disparity"] = ratios.ratio[self.metric]
-        flagged = ratios.flagged.rename(columns={"favourable_rate": "air",
-                                                 self.metric: "disparity"})
-        self.table = table
-        self.table_.value = _html_table(table, ratios.reference, flagged, self.metric)
-        groups = table.iloc[:-1]
-        reference = groups.index.get_loc(ratios.reference)
-        names = [_name(g) for g in groups.index]
-        with self._bars.hold_sync():
-            self._bars.x, self._bars.y = names, np.nan_to_num(
-                table["disparity"].iloc[:-1].to_numpy(), nan=0.0)
-        with self._band.hold_sync():
-            self._band.x = [names[0], names[-1], names[-1], names[0]]
-            self._band.y = [BAND[0], BAND[0], BAND[1], BAND[1]]
-        self.chart_.title = (f"{self.metric} of each group ÷ {names[reference]} "
-                             f"(flagged outside {BAND[0]}–{BAND[1]})")
-
-    def _on_slice(self, change: dict) -> None:
-        if change["new"] is not None and self.slices_ is not None:
-            self.session.selected_rows = tuple(self.slices_.rows(change["new"]).tolist())
-
-
-def _name(group: Any) -> str:
-    return " & ".join(map(str, group)) if isinstance(group, tuple) else str(group)
-
-
-def _html_table(table: pd.DataFrame, reference: Any, flagged: pd.DataFrame,
-                metric: str) -> str:
-    columns = [*SHOWN, "air", "disparity"]
-    head = "".join(f"<th>{c}</th>" for c in ["group", *columns])
-    rows = []
-    for group, row in table.iterrows():
-        cells = []
-        for c in columns:
-            value = row[c]
-            red = c in flagged.columns and group in flagged.index and flagged.loc[group, c]
-            text = "NaN" if not np.isfinite(value) else \
-                (f"{int(value):,}" if c == "count" else f"{value:.3f}")
-            if group not in flagged.index and c in flagged.columns:
-                text = ""  # the overall row is not compared with the reference
-            style = " style='color:#b00020;font-weight:bold'" if red else ""
-            cells.append(f"<td{style}>{text}</td>")
-        name = html.escape(_name(group)) + (" (reference)" if group == reference else "")
-        rows.append(f"<tr><td>{name}</td>{''.join(cells)}</tr>")
-    return (f"<table class='mld-fairness-rows'><tr>{head}</tr>{''.join(rows)}</table>"
-            f"<small>disparity = {html.escape(metric)} ÷ reference; AIR = favourable rate ÷ "
-            f"reference; red: outside {BAND[0]}–{BAND[1]}; NaN: undefined (zero "
-            "denominator)</small>")
+            action()
+        except (ValueError, TypeError) as exc:
+            self.message_.value = f"<span style='color:#b00020'>{html.escape(str(exc))}</span>"
