@@ -31,6 +31,10 @@ class DebugSession(traitlets.HasTraits):
         Index label of the row every widget should look at (the what-if editor loads it).
     selected_rows : tuple
         Index labels of the rows the user selected (a brushed cohort, a slice).
+    candidate : dict
+        A synthetic row proposed by a search, ``{"base": label, "values": {feature: value},
+        "source": text}``: the what-if editor loads row ``base`` with ``values`` applied as
+        edits (see :meth:`propose`).
     model_version : int
         Increases whenever the model changes (:meth:`set_model`, :meth:`refresh`); caches
         and widgets key on it.
@@ -51,6 +55,7 @@ class DebugSession(traitlets.HasTraits):
 
     focus_row = traitlets.Any(None, allow_none=True, help="index label of the focused row")
     selected_rows = traitlets.Tuple(help="index labels of the selected rows")
+    candidate = traitlets.Dict(help="a synthetic row proposed by a search")
     model_version = traitlets.Int(0, help="bumped when the model changes")
     schema = traitlets.Instance(FeatureSchema, help="the features' kinds and constraints")
 
@@ -130,6 +135,38 @@ class DebugSession(traitlets.HasTraits):
                 row=label, first=list(self._X.index[:5]))) from None
 
     # -- predictions ------------------------------------------------------------------
+    def propose(self, base: Any, values: dict, *, source: str = "") -> None:
+        """Propose a synthetic row: row ``base`` with ``values`` changed (for the what-if editor).
+
+        Parameters
+        ----------
+        base : object
+            Index label of the row the values change.
+        values : dict
+            Feature -> new value (only the changed features are needed).
+        source : str, default=""
+            Where the row comes from, shown in the editor's history.
+
+        Raises
+        ------
+        KeyError
+            If ``base`` is not a row or a feature is not a column of ``X``.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> X = pd.DataFrame({"a": [0.0, 1.0]})
+        >>> s = bind(lambda df: df["a"].to_numpy(), X, task="regression")
+        >>> s.propose(1, {"a": 5.0}, source="search")
+        >>> s.candidate["values"]
+        {'a': 5.0}
+        """
+        self.position(base)  # raises KeyError with the fix
+        unknown = [f for f in values if f not in self._X.columns]
+        if unknown:
+            raise KeyError(f"{unknown} are not columns of X; propose values of its features.")
+        self.candidate = {"base": base, "values": dict(values), "source": source}
+
     def predict(self, X: pd.DataFrame, *, check_finite: bool = True) -> np.ndarray:
         """Score arbitrary rows with the bound model: shape ``(n, len(output_names))``.
 

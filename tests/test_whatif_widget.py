@@ -295,3 +295,24 @@ def test_model_that_rejects_missing_values_still_works(binary_data):
     assert shown(editor) == pytest.approx(model.predict_proba(edited)[0, 1], abs=5e-5)
     editor.set_value("f0", float("nan"))  # the user asks for it: the model's own error shows
     assert "Input X contains NaN" in editor.message_.value
+
+
+def test_a_proposed_row_loads_with_its_changes(pipeline_model, mixed_data):
+    X, y = mixed_data
+    session = bind(pipeline_model, X, y)
+    editor = WhatIfEditor(session)
+    session.propose(5, {"age": 77, "city": "east"}, source="adversarial search")
+    assert editor.row == 5
+    assert editor.edited["age"].iloc[0] == 77 and editor.edited["city"].iloc[0] == "east"
+    expected = X.loc[[5]].assign(age=77, city="east")
+    assert shown(editor) == pytest.approx(pipeline_model.predict_proba(expected)[0, 1],
+                                          abs=5e-5)
+    changed = {h["feature"] for h in editor.history}
+    assert changed == {"age", "city"} - ({"city"} if X.loc[5, "city"] == "east" else set())
+    assert all(h["source"] == "adversarial search" for h in editor.history)
+    editor.reset()
+    assert editor.edited["age"].iloc[0] == X.loc[5, "age"]
+    with pytest.raises(KeyError, match="not columns of X"):
+        session.propose(5, {"nope": 1})
+    session.propose(5, {"age": "old"})  # a bad value is shown, not raised into the kernel
+    assert "age" in editor.message_.value

@@ -112,6 +112,7 @@ class WhatIfEditor(w.VBox):
         self._marks: dict = {}
         self._build()
         self.session.observe(self._on_focus, "focus_row")
+        self.session.observe(self._on_candidate, "candidate")
         self.session.observe(self._on_model, "model_version")
         self.session.observe(self._on_schema, "schema")
         if self.session.focus_row is None:
@@ -265,6 +266,30 @@ class WhatIfEditor(w.VBox):
         if self._recompute():
             self.history.append({"feature": feature, "old": old, "new": value,
                                  "prediction": float(self.result_.prediction[self.output])})
+            self._render_history()
+
+    def load_values(self, label: Any, values: dict, *, source: str = "") -> None:
+        """Load row ``label`` with ``values`` applied as edits, in one recompute.
+
+        What a proposed synthetic row (``session.propose``, e.g. an adversarial find)
+        does: each changed feature enters the history, so undo walks back to the data.
+        """
+        self.load(label)
+        if self.row != label:
+            return
+        old = {f: self.edited[f].iloc[0] for f in values}
+        edited = self.edited
+        for feature, value in values.items():
+            edited = assign(edited, feature, self.session.schema[feature].validate(value))
+        self.edited = edited
+        self._sync_editors(list(values))
+        if self._recompute():
+            prediction = float(self.result_.prediction[self.output])
+            for feature, value in values.items():
+                if not same(old[feature], value):
+                    self.history.append({"feature": feature, "old": old[feature],
+                                         "new": value, "prediction": prediction,
+                                         "source": source})
             self._render_history()
 
     def reset(self) -> None:
@@ -494,6 +519,15 @@ class WhatIfEditor(w.VBox):
     def _on_focus(self, change: dict) -> None:
         if change["new"] is not None:
             self.load(change["new"])
+
+    def _on_candidate(self, change: dict) -> None:
+        proposal = change["new"]
+        if proposal:
+            try:
+                self.load_values(proposal["base"], proposal["values"],
+                                 source=proposal.get("source", ""))
+            except SchemaError as exc:
+                self._show_error(str(exc))
 
     def _on_model(self, _change: dict) -> None:
         self._reset_grids()
