@@ -26,7 +26,9 @@ COMPARED = ("selection_rate", "accuracy", "tpr", "fpr", "air")
 
 def name(group: Any) -> str:
     """Return a group's display name (``"2 & [0, 30)"`` for an intersection)."""
-    return " & ".join(map(str, group)) if isinstance(group, tuple) else str(group)
+    if isinstance(group, tuple):
+        return "overall" if set(group) == {"overall"} else " & ".join(map(str, group))
+    return str(group)
 
 
 def _cell(value: Any, column: str) -> str:
