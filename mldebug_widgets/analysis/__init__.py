@@ -3,6 +3,8 @@
 Nothing here imports ipywidgets or bqplot; every number a widget shows comes from here.
 """
 
+from ._constraints import Constraints, grid_values
+from .adversarial import GridResult, SearchResult, evolve_search, grid_search
 from .ale import ale
 from .benchmark import BenchmarkResult, benchmark, make_benchmark
 from .error_tree import ErrorTreeResult, error_tree
@@ -37,10 +39,13 @@ from .thresholds import ThresholdSweep, threshold_sweep
 
 __all__ = [
     "BenchmarkResult",
+    "Constraints",
     "Disparity",
     "ErrorTreeResult",
+    "GridResult",
     "GroupThresholdClassifier",
     "ICEResult",
+    "SearchResult",
     "SliceResult",
     "ThresholdPlan",
     "ThresholdSweep",
@@ -51,8 +56,11 @@ __all__ = [
     "compute_residuals",
     "disparity",
     "error_tree",
+    "evolve_search",
     "feature_grids",
     "find_slices",
+    "grid_search",
+    "grid_values",
     "group_metrics",
     "ice",
     "make_benchmark",
