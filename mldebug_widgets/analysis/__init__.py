@@ -6,6 +6,7 @@ Nothing here imports ipywidgets or bqplot; every number a widget shows comes fro
 from ._constraints import Constraints, grid_values
 from .adversarial import GridResult, SearchResult, evolve_search, grid_search
 from .ale import ale
+from .attack import AttackResult, random_attack
 from .benchmark import BenchmarkResult, benchmark, make_benchmark
 from .error_tree import ErrorTreeResult, error_tree
 from .fair_thresholds import ThresholdPlan, optimise_thresholds, tradeoff, worst_air
@@ -38,6 +39,7 @@ from .slices import SliceResult, find_slices
 from .thresholds import ThresholdSweep, threshold_sweep
 
 __all__ = [
+    "AttackResult",
     "BenchmarkResult",
     "Constraints",
     "Disparity",
@@ -67,6 +69,7 @@ __all__ = [
     "marginal_effect",
     "optimise_thresholds",
     "partial_dependence",
+    "random_attack",
     "residual_summary",
     "residuals",
     "reweighed_refit",
