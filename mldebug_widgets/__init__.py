@@ -16,6 +16,7 @@ from .session import DebugSession, bind
 __version__ = "0.1.0"
 
 __all__ = [
+    "AdversarialSearch",
     "BindError",
     "DebugSession",
     "FairnessSlicer",
@@ -34,7 +35,7 @@ __all__ = [
 
 def __getattr__(name: str):
     # widgets import ipywidgets and bqplot: load them only when asked for
-    if name in ("FairnessSlicer", "ResidualExplorer", "WhatIfEditor"):
+    if name in ("AdversarialSearch", "FairnessSlicer", "ResidualExplorer", "WhatIfEditor"):
         from . import widgets
 
         return getattr(widgets, name)

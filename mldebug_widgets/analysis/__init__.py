@@ -20,6 +20,7 @@ from .fairness import (
     standardised_mean_difference,
     wilson_interval,
 )
+from .flip import FlipResult, minimal_flip
 from .remediation import (
     GroupThresholdClassifier,
     reweighed_refit,
@@ -44,6 +45,7 @@ __all__ = [
     "Constraints",
     "Disparity",
     "ErrorTreeResult",
+    "FlipResult",
     "GridResult",
     "GroupThresholdClassifier",
     "ICEResult",
@@ -67,6 +69,7 @@ __all__ = [
     "ice",
     "make_benchmark",
     "marginal_effect",
+    "minimal_flip",
     "optimise_thresholds",
     "partial_dependence",
     "random_attack",

@@ -1,7 +1,8 @@
 """The widgets: thin ipywidgets + bqplot views over a DebugSession."""
 
+from .adversarial import AdversarialSearch
 from .fairness import FairnessSlicer
 from .residuals import ResidualExplorer
 from .whatif import WhatIfEditor
 
-__all__ = ["FairnessSlicer", "ResidualExplorer", "WhatIfEditor"]
+__all__ = ["AdversarialSearch", "FairnessSlicer", "ResidualExplorer", "WhatIfEditor"]

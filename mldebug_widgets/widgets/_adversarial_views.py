@@ -1,0 +1,209 @@
+"""The adversarial panel's views: the surface heat map, the found-rows table, the attack report."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import bqplot as bq
+import ipywidgets as w
+import numpy as np
+import pandas as pd
+
+from ..schema import is_missing
+from . import _plots
+from ._editors import same
+
+CHANGED = "background:#fde0c5;font-weight:bold"
+ERROR = "<span class='mld-error' style='color:#b00020'>{}</span>"
+WARNING = "<span class='mld-warning' style='color:#8a5300'>⚠ {}</span>"
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, float | np.floating):
+        return "NaN" if is_missing(value) else f"{value:.4g}"
+    return "NaN" if is_missing(value) else html.escape(str(value))
+
+
+def found_table(rows: pd.DataFrame, prototype: pd.DataFrame, features: list[str],
+                extra: list[str], prototype_extra: dict) -> str:
+    """Return found rows as HTML: the prototype first, changed cells highlighted.
+
+    ``features`` are the columns shown (the changed ones), ``extra`` the scores after them
+    (the prototype's in ``prototype_extra``).
+    """
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in ["#", *features, *extra])
+    base = prototype.iloc[0]
+    lines = [f"<tr><td>prototype</td>{''.join(f'<td>{_text(base[f])}</td>' for f in features)}"
+             + "".join(f"<td>{_text(prototype_extra.get(c, np.nan))}</td>" for c in extra)
+             + "</tr>"]
+    for i, (_, row) in enumerate(rows.iterrows()):
+        cells = [f"<td style='{CHANGED}'>{_text(row[f])}</td>" if not same(row[f], base[f])
+                 else f"<td>{_text(row[f])}</td>" for f in features]
+        cells += [f"<td>{_text(row[c])}</td>" for c in extra]
+        lines.append(f"<tr><td>{i}</td>{''.join(cells)}</tr>")
+    return (f"<table class='mld-found-rows'><tr>{head}</tr>{''.join(lines)}</table>"
+            "<small>highlighted: changed from the prototype</small>")
+
+
+def changed_features(rows: pd.DataFrame, prototype: pd.DataFrame, limit: int = 12) -> list[str]:
+    """Return the features any found row changed, in column order (at most ``limit``)."""
+    base = prototype.iloc[0]
+    changed = [f for f in prototype.columns
+               if any(not same(v, base[f]) for v in rows[f])] if len(rows) else []
+    return changed[:limit]
+
+
+def constraints_editor(session: Any) -> tuple[w.Accordion, dict, dict]:
+    """Return the constraints editor, its lock checkboxes and its (min, max) range boxes.
+
+    A feature's checkbox is ticked (locked) when the schema makes it immutable; numbers
+    get two boxes with the observed range.
+    """
+    schema, features = session.schema, session.features
+    locks = {f: w.Checkbox(value=not schema[f].mutable, description=f, indent=False,
+                           layout=w.Layout(width="150px")) for f in features}
+    ranges = {f: tuple(w.FloatText(value=float(v), layout=w.Layout(width="110px"))
+                       for v in (schema[f].min, schema[f].max)) for f in features
+              if schema[f].kind in ("numeric", "integer") and schema[f].min is not None}
+    rows = [w.HBox([locks[f], *ranges.get(f, ())]) for f in features]
+    editor = w.Accordion(children=[w.VBox([w.HTML(
+        "<small>ticked: locked (never changed); numbers: the searched range (a changed "
+        "range replaces the data range widened by the margin)</small>"), *rows])],
+        titles=("constraints",))
+    editor.add_class("mld-constraints")
+    return editor, locks, ranges
+
+
+def problems(result: Any) -> str:
+    """Return the model's failures and non-finite scores in a search, as status HTML."""
+    notes = []
+    errors = dict(getattr(result, "errors", None) or {})
+    exceptions = getattr(result, "exceptions", None)  # a random attack's, per input pattern
+    if exceptions is not None and len(exceptions):
+        errors = exceptions.groupby("message")["count"].sum().to_dict()
+    if errors:
+        first = str(max(errors, key=errors.get)).splitlines()[0][:200]
+        notes.append(f"the model raised on {int(sum(errors.values())):,} rows, left out of "
+                     f"the results: {first}")
+    if getattr(result, "n_nonfinite", 0):
+        notes.append(f"the model scored {result.n_nonfinite:,} rows NaN or inf, left out of "
+                     "the results")
+    return "".join("<br>" + WARNING.format(html.escape(n)) for n in notes)
+
+
+def attack_report(result: Any) -> str:
+    """Return the random attack's findings, ranges and exceptions as HTML."""
+    def span(pair: tuple) -> str:
+        return "none" if np.isnan(pair[0]) else f"{pair[0]:.4g} … {pair[1]:.4g}"
+
+    findings = "".join(f"<li>{html.escape(line)}</li>" for line in result.summary())
+    exceptions = result.exceptions
+    rows = "".join(
+        f"<tr><td>{html.escape(str(r.pattern))}</td><td>{int(r.count):,}</td>"
+        f"<td>{html.escape(str(r.message))[:200]}</td></tr>"
+        for r in exceptions.head(8).itertuples()) if len(exceptions) else ""
+    table = (f"<table class='mld-attack-errors'><tr><th>input pattern</th><th>rows</th>"
+             f"<th>model error</th></tr>{rows}</table>") if rows else "<i>no exceptions</i>"
+    return (f"<b>Random attack</b>: {len(result.frame):,} rows scored "
+            f"({result.n_queries:,} queries{', stopped' if result.cancelled else ''})<br>"
+            f"prediction range {span(result.prediction_range)}; without missing values "
+            f"{span(result.range_without_missing)}; with missing values "
+            f"{span(result.range_with_missing)}<br>"
+            f"non-finite outputs: {result.n_nonfinite:,}; out of range: "
+            f"{result.n_out_of_range:,}; exceptions: {result.n_errors:,}"
+            f"<ul class='mld-attack-findings'>{findings}</ul>{table}")
+
+
+class SurfaceMap:
+    """A heat map of a 2-D prediction surface; a click on a cell calls ``on_cell(r, c)``."""
+
+    def __init__(self, on_cell: Any) -> None:
+        self.colors = bq.ColorScale(scheme="viridis")
+        self.rows, self.columns = bq.OrdinalScale(reverse=True), bq.OrdinalScale()
+        self._on_cell = on_cell
+        self.map = self._heatmap(np.zeros((2, 2)), np.arange(2.0), np.arange(2.0))
+        self.row_axis = bq.Axis(scale=self.rows, orientation="vertical", label="")
+        self.column_axis = bq.Axis(scale=self.columns, label="")
+        self.figure = bq.Figure(
+            marks=[self.map], axes=[self.column_axis, self.row_axis, bq.ColorAxis(
+                scale=self.colors, orientation="vertical", side="right")],
+            title="", animation_duration=0, fig_margin=dict(top=40, bottom=60, left=80,
+                                                            right=80),
+            layout=w.Layout(width="100%", max_width="640px", height="420px"))
+        self.figure.add_class("mld-heatmap")
+
+    def draw(self, surface: np.ndarray, row_values: np.ndarray, column_values: np.ndarray,
+             row_name: str, column_name: str, title: str) -> None:
+        """Draw ``surface`` (rows: ``row_values``, columns: ``column_values``)."""
+        old, self.map = self.map, self._heatmap(
+            np.where(np.isfinite(surface), surface, np.nan), _positions(row_values),
+            _positions(column_values))
+        self.figure.marks = [self.map]  # a new shape needs a new mark (traits check sizes)
+        old.close()
+        self.row_axis.label = _axis_label(row_name, row_values)
+        self.column_axis.label = _axis_label(column_name, column_values)
+        self.figure.title = title
+
+    def _heatmap(self, color: np.ndarray, rows: np.ndarray, columns: np.ndarray) -> Any:
+        mark = bq.GridHeatMap(color=color, row=rows, column=columns, scales={
+            "row": self.rows, "column": self.columns, "color": self.colors})
+        mark.on_element_click(lambda _mark, event: self._on_cell(
+            int(event["data"]["row"]), int(event["data"]["column"])))
+        return mark
+
+
+def _positions(values: np.ndarray) -> np.ndarray:
+    """Numeric grid values as they are; categories (and missing) by position."""
+    try:
+        numbers = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        return np.arange(len(values), dtype=np.float64)
+    return numbers.round(6) if np.isfinite(numbers).all() else np.arange(len(values),
+                                                                         dtype=np.float64)
+
+
+def _axis_label(name: str, values: np.ndarray) -> str:
+    try:
+        numbers = np.asarray(values, dtype=np.float64)
+        if np.isfinite(numbers).all():
+            return name
+    except (TypeError, ValueError):
+        pass
+    return f"{name}: " + ", ".join(f"{i}={_text(v)}" for i, v in enumerate(values))
+
+
+class PredictionHistogram:
+    """The random attack's prediction distribution, rows with and without missing values."""
+
+    def __init__(self) -> None:
+        x, y = bq.LinearScale(), bq.LinearScale(min=0)
+        self.without = bq.Bars(x=[], y=[], scales={"x": x, "y": y}, colors=[_plots.EDITED],
+                               opacities=[0.6], labels=["no missing value"],
+                               display_legend=True, padding=0.05)
+        self.with_missing = bq.Bars(x=[], y=[], scales={"x": x, "y": y},
+                                    colors=[_plots.MARKER], opacities=[0.6],
+                                    labels=["some missing value"], display_legend=True,
+                                    padding=0.05)
+        self.figure = bq.Figure(
+            marks=[self.without, self.with_missing],
+            axes=[bq.Axis(scale=x, label="prediction"),
+                  bq.Axis(scale=y, orientation="vertical", label="share of rows",
+                          tick_format=".0%")],
+            title="prediction distribution under attack", animation_duration=0,
+            legend_location="top", fig_margin=dict(top=40, bottom=50, left=70, right=20),
+            layout=w.Layout(width="100%", max_width="640px", height="280px"))
+        self.figure.add_class("mld-attack-histogram")
+
+    def draw(self, prediction: np.ndarray, has_missing: np.ndarray, bins: int = 30) -> None:
+        """Draw both distributions as shares of their own rows (30 common bins)."""
+        finite = np.isfinite(prediction)
+        if not finite.any():
+            return
+        edges = np.histogram_bin_edges(prediction[finite], bins=bins)
+        centres = (edges[:-1] + edges[1:]) / 2
+        for bars, part in ((self.without, finite & ~has_missing),
+                           (self.with_missing, finite & has_missing)):
+            counts = np.histogram(prediction[part], bins=edges)[0].astype(np.float64)
+            with bars.hold_sync():
+                bars.x, bars.y = centres, counts / max(counts.sum(), 1.0)
