@@ -212,3 +212,32 @@ def test_optimise_button_meets_air(demo):
     assert [s.value for s in slicer.group_sliders_.children] == pytest.approx(
         list(slicer.plan_.thresholds.values()), abs=0.011)  # sliders step by 0.01
     assert "met" in slicer.plan_note_.value
+
+
+def test_selected_cohort_gets_its_own_table(demo):
+    data, session = demo
+    slicer = FairnessSlicer(session, bins=BINS)
+    slicer.threshold = 0.4
+    slicer.group_sliders_.children[0].value = 0.3
+    assert slicer.cohort_.value == ""
+    rows = data.X.index[data.X["LIMIT_BAL"] < 50_000]
+    session.selected_rows = tuple(rows)
+    table = slicer.cohort_table
+    # by hand: the cohort's rows, each at its group's threshold
+    scores = session.predictions()[session.X.index.get_indexer(rows), 0]
+    young = np.where(data.X.loc[rows, "AGE"] < 30, "[0, 30)", "[30, 200]")
+    groups = list(zip(data.X.loc[rows, "SEX"], young, strict=True))
+    thresholds = dict(zip(slicer.groups_, slicer.group_thresholds, strict=True))
+    predicted = scores >= np.array([thresholds[g] for g in groups])
+    truth = data.y.loc[rows].to_numpy() == 1
+    for group in slicer.groups_:
+        mine = np.array([g == group for g in groups])
+        fp = int((predicted & ~truth & mine).sum())
+        tn = int((~predicted & ~truth & mine).sum())
+        assert table.loc[group, "count"] == mine.sum()
+        assert table.loc[group, "fpr"] == pytest.approx(fp / (fp + tn))
+    assert table.loc[("overall", "overall"), "count"] == len(rows)
+    assert "Selected cohort" in slicer.cohort_.value and f"{len(rows):,} rows" in \
+        slicer.cohort_.value
+    session.selected_rows = ()
+    assert slicer.cohort_.value == "" and slicer.cohort_table is None

@@ -37,7 +37,7 @@ from .sensitivity import (
     what_if,
 )
 from .slices import SliceResult, find_slices
-from .thresholds import ThresholdSweep, threshold_sweep
+from .thresholds import ThresholdSweep, cohort_table, threshold_sweep
 
 __all__ = [
     "AttackResult",
@@ -57,6 +57,7 @@ __all__ = [
     "adverse_impact_ratio",
     "ale",
     "benchmark",
+    "cohort_table",
     "compute_residuals",
     "disparity",
     "error_tree",

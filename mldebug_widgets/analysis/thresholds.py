@@ -17,7 +17,7 @@ import pandas as pd
 
 from ..session import DebugSession
 from ._fairness_groups import Bins, _bins_key, _grouping, _with_overall
-from .fairness import _check_threshold, _labels, rates
+from .fairness import _check_threshold, _labels, confusion_counts, rates
 
 
 @dataclass(frozen=True)
@@ -245,3 +245,64 @@ def _count(sweep: ThresholdSweep, grid: np.ndarray) -> dict[str, np.ndarray]:
     out = {"tp": tp, "fp": fp, "fn": positives - tp, "tn": (sizes - positives) - fp}
     return {name: np.vstack([out[name], out[name].sum(axis=0)]).astype(np.int64)
             for name in ("tp", "fp", "tn", "fn")}
+
+
+def cohort_table(session: DebugSession, rows: Sequence[Any],
+                 thresholds: float | Sequence[float] = 0.5, *, sensitive_features: Any = None,
+                 bins: Bins = None, max_categories: int = 10) -> pd.DataFrame:
+    """Return the group table of a subset of rows (a brushed cohort) at per-group thresholds.
+
+    The groups are the session's (as in :func:`threshold_sweep`), so the table lines up
+    with the full-data one; groups without a row in the cohort have count 0 and NaN rates.
+
+    Parameters
+    ----------
+    session : DebugSession
+        A binary classifier with labels and sensitive features.
+    rows : sequence
+        Index labels of the cohort.
+    thresholds : float or sequence of float, default=0.5
+        One threshold, or one per group (without "overall").
+    sensitive_features, bins, max_categories
+        Grouping, as in :func:`~mldebug_widgets.analysis.fairness.group_metrics`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``count, tp, fp, tn, fn`` and every rate metric per group, and "overall".
+
+    Raises
+    ------
+    ValueError
+        For an unknown label or a wrong number of thresholds.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from mldebug_widgets import bind
+    >>> X = pd.DataFrame({"p": [0.9, 0.2, 0.7, 0.4], "g": ["a", "a", "b", "b"]})
+    >>> s = bind(lambda df: df["p"].to_numpy(), X, [1, 0, 0, 1], task="binary",
+    ...          sensitive_features="g")
+    >>> cohort_table(s, [0, 2], [0.5, 0.8])[["count", "tp", "tn"]].to_dict("list")
+    {'count': [1, 1, 2], 'tp': [1, 0, 1], 'tn': [0, 1, 1]}
+    """
+    if session.task != "binary":
+        raise ValueError(f"a cohort table at thresholds needs a binary classifier; the "
+                         f"session's task is {session.task}.")
+    codes, index = _grouping(session, sensitive_features, bins, max_categories)
+    positions = session.X.index.get_indexer(pd.Index(list(rows)))
+    if (positions < 0).any():
+        unknown = [r for r, p in zip(rows, positions, strict=True) if p < 0][:5]
+        raise ValueError(f"rows {unknown} are not in the bound data; pass index labels of X.")
+    n_groups = len(index)
+    per_group = np.broadcast_to(np.asarray(thresholds, dtype=np.float64), (n_groups,)) \
+        if np.ndim(thresholds) == 0 else np.asarray(thresholds, dtype=np.float64)
+    if per_group.shape != (n_groups,):
+        raise ValueError(f"pass one threshold or one per group ({n_groups}); got "
+                         f"{len(per_group)}.")
+    truth = (_labels(session) == session.adapter.pos_label)[positions]
+    group = codes[positions]
+    pred = session.predictions()[positions, 0] >= per_group[group]
+    counts = confusion_counts(truth, pred, group, n_groups)
+    table = {"count": counts["tp"] + counts["fp"] + counts["tn"] + counts["fn"], **counts}
+    return pd.DataFrame({**table, **rates(counts)}, index=_with_overall(index))

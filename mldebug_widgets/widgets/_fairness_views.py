@@ -86,6 +86,23 @@ def before_after(before: pd.DataFrame, after: pd.DataFrame, label: str) -> str:
             f"<table class='mld-before-after-rows'><tr>{head}</tr>{''.join(rows)}</table>")
 
 
+def cohort(table: pd.DataFrame, shown: tuple, everyone: pd.DataFrame | None) -> str:
+    """Return the selected cohort's group table, each rate beside its value on all rows."""
+    head = "".join(f"<th>{c}</th>" for c in ["group", *shown])
+    rows = []
+    for group, row in table.iterrows():
+        cells = []
+        for c in shown:
+            text = _cell(row[c], c)
+            if c != "count" and everyone is not None and group in everyone.index:
+                text += f" <small>(all {_cell(everyone.loc[group, c], c)})</small>"
+            cells.append(f"<td>{text}</td>")
+        rows.append(f"<tr><td>{html.escape(name(group))}</td>{''.join(cells)}</tr>")
+    n = int(table["count"].iloc[-1])
+    return (f"<b>Selected cohort</b> ({n:,} rows, at the same thresholds; in brackets: all rows)"
+            f"<table class='mld-cohort-rows'><tr>{head}</tr>{''.join(rows)}</table>")
+
+
 class DisparityChart:
     """Bars of each group's ratio to the reference, with the parity band."""
 

@@ -12,6 +12,7 @@ import pandas as pd
 import traitlets
 
 from ..analysis import (
+    cohort_table,
     disparity,
     find_slices,
     group_metrics,
@@ -74,6 +75,9 @@ class FairnessSlicer(w.VBox):
         The group table on display (with ``air`` and ``disparity`` columns).
     before_ : pandas.DataFrame or None
         The table before the last model change (a post-processor, refit or any new model).
+    cohort_table : pandas.DataFrame or None
+        The group table of ``session.selected_rows`` (a brushed cohort or a slice) at the
+        same thresholds, shown under the main table.
 
     Examples
     --------
@@ -109,6 +113,7 @@ class FairnessSlicer(w.VBox):
         self.binary = s.task == "binary"
         self.slices_, self.plan_, self.before_ = None, None, None
         self.table: pd.DataFrame | None = None
+        self.cohort_table: pd.DataFrame | None = None
         self.before_label_, self._next_label = "", ""
         self._original = (s.model, s.adapter.response_method)
         self._thread: threading.Thread | None = None
@@ -119,6 +124,7 @@ class FairnessSlicer(w.VBox):
         self.observe(self._on_threshold, "threshold")
         self.observe(self._render, names=["group_thresholds", "metric", "reference"])
         s.observe(self._on_model, "model_version")
+        s.observe(lambda _: self._render_cohort(), "selected_rows")
         self._on_model()
 
     # -- building -------------------------------------------------------------------------
@@ -150,6 +156,8 @@ class FairnessSlicer(w.VBox):
         self.message_.add_class("mld-message")
         self.table_ = w.HTML()
         self.table_.add_class("mld-fairness-table")
+        self.cohort_ = w.HTML()
+        self.cohort_.add_class("mld-cohort")
         self.chart = views.DisparityChart()
         self.tradeoff = views.TradeoffChart()
         self.chart_, self.tradeoff_ = self.chart.figure, self.tradeoff.figure
@@ -186,7 +194,7 @@ class FairnessSlicer(w.VBox):
             w.HBox([self.features_select_, w.VBox([self.reference_select_, self.class_select_,
                                                    self.metric_select_])]),
             *([self.threshold_slider_] if self.binary else []), self.message_, self.table_,
-            charts, *thresholds[1:], self.before_after_,
+            self.cohort_, charts, *thresholds[1:], self.before_after_,
             w.HTML("<b>Worst slices</b> (up to 3 predicates; pick one to select its rows)"),
             w.HBox([self.slices_button_, self.slices_status_]), self.slices_list_]
 
@@ -390,6 +398,21 @@ class FairnessSlicer(w.VBox):
         self.before_after_.value = "" if self.before_ is None else views.before_after(
             self.before_, table, self.before_label_)
         self.message_.value = ""
+        self._render_cohort()
+
+    def _render_cohort(self) -> None:
+        """Show the selected rows' own group table (a brushed cohort, a slice)."""
+        rows = self.session.selected_rows
+        self.cohort_table = None
+        if not rows or not self.binary or len(self.group_thresholds) != len(self.groups_):
+            self.cohort_.value = "" if not rows else (
+                f"<b>Selected cohort</b>: {len(rows):,} rows (group metrics at thresholds "
+                "are shown for binary classifiers)")
+            return
+        table = cohort_table(self.session, rows, list(self.group_thresholds),
+                             sensitive_features=list(self.features), bins=self._bins())
+        self.cohort_table = table
+        self.cohort_.value = views.cohort(table, views.SHOWN["binary"], self.table)
 
     def _binary_table(self) -> pd.DataFrame:
         table = self.sweep_.at_groups(self.group_thresholds)
