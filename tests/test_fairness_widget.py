@@ -216,6 +216,7 @@ def test_optimise_button_meets_air(demo):
 
 def test_selected_cohort_gets_its_own_table(demo):
     data, session = demo
+    session.selected_rows = ()  # the module's session may hold an earlier test's selection
     slicer = FairnessSlicer(session, bins=BINS)
     slicer.threshold = 0.4
     slicer.group_sliders_.children[0].value = 0.3
