@@ -73,6 +73,11 @@ def test_slice_pick_selects_its_rows(demo):
     assert len(slicer.slices_list_.options) == len(expected.to_frame())
     slicer.slices_list_.value = 1
     assert set(session.selected_rows) == set(expected.rows(1))
+    # the alpha slider is passed on (error weighed over size)
+    slicer.alpha_.value = 0.99
+    slicer.find_slices()
+    slicer.slices_list_.value = 0
+    assert set(session.selected_rows) == set(find_slices(session, alpha=0.99).rows(0))
 
 
 def test_bad_input(binary_model, binary_data):

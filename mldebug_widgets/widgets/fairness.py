@@ -179,6 +179,11 @@ class FairnessSlicer(w.VBox):
         self.before_after_.add_class("mld-before-after")
         self.slices_button_ = w.Button(description="Find worst slices", icon="search")
         self.slices_button_.on_click(lambda _: self._find_in_thread())
+        self.alpha_ = w.FloatSlider(value=0.95, min=0.5, max=1.0, step=0.01,
+                                    description="error vs size", readout_format=".2f",
+                                    style={"description_width": "90px"},
+                                    layout=w.Layout(width="320px"))
+        self.alpha_.add_class("mld-slice-alpha")
         self.slices_status_ = w.HTML()
         self.slices_list_ = w.Select(options=[], rows=8, layout=w.Layout(width="100%"))
         self.slices_list_.add_class("mld-slices")
@@ -195,8 +200,9 @@ class FairnessSlicer(w.VBox):
                                                    self.metric_select_])]),
             *([self.threshold_slider_] if self.binary else []), self.message_, self.table_,
             self.cohort_, charts, *thresholds[1:], self.before_after_,
-            w.HTML("<b>Worst slices</b> (up to 3 predicates; pick one to select its rows)"),
-            w.HBox([self.slices_button_, self.slices_status_]), self.slices_list_]
+            w.HTML("<b>Worst slices</b> (up to 3 predicates; pick one to select its rows; "
+                   "a higher alpha weighs error over size)"),
+            w.HBox([self.slices_button_, self.alpha_, self.slices_status_]), self.slices_list_]
 
     # -- public actions ------------------------------------------------------------------
     def set_group_threshold(self, group: Any, value: float) -> None:
@@ -255,8 +261,9 @@ class FairnessSlicer(w.VBox):
     def find_slices(self) -> None:
         """Find the worst slices of the bound data and list them."""
         self.slices_status_.value = "searching…"
-        self.slices_ = find_slices(self.session)
+        self.slices_ = find_slices(self.session, alpha=self.alpha_.value)
         frame = self.slices_.to_frame()
+        self.slices_list_.value = None  # a pick of the new list is always a change
         self.slices_list_.options = [
             (f"error {r.error:.3f} · {int(r.size):,} rows · {r.slice}", i)
             for i, r in enumerate(frame.itertuples())]
