@@ -27,4 +27,9 @@ export XDG_CONFIG_HOME="$state/xdg-config" XDG_CACHE_HOME="$state/xdg-cache"
 export JUPYTER_PLATFORM_DIRS=1 PYDEVD_DISABLE_FILE_VALIDATION=1
 
 .venv/bin/python -m ruff check .
+# the alibi extra's tests run in their own environment (numpy<2, pandas<3); skip with
+# MLDEBUG_SKIP_ALIBI=1 (its first run downloads ~300 MB)
+if [ "${MLDEBUG_SKIP_ALIBI:-0}" != 1 ]; then
+  bash scripts/test_alibi.sh
+fi
 exec .venv/bin/python -m pytest "$@"

@@ -316,3 +316,21 @@ def test_a_proposed_row_loads_with_its_changes(pipeline_model, mixed_data):
         session.propose(5, {"nope": 1})
     session.propose(5, {"age": "old"})  # a bad value is shown, not raised into the kernel
     assert "age" in editor.message_.value
+
+
+def test_explain_panel_draws_the_native_ale_and_says_how_to_get_alibi(pipeline_model,
+                                                                       mixed_data):
+    from mldebug_widgets.analysis import ale
+    from mldebug_widgets.integrations import alibi as integration
+
+    X, y = mixed_data
+    editor = WhatIfEditor(pipeline_model, X, y)
+    editor.feature = "age"
+    editor.explain_.ale_button_.click()
+    expected = ale(editor.session, "age")
+    np.testing.assert_allclose(editor.explain_.native_.y, expected["ale"])
+    assert editor.explain_.figure_.layout.display == ""
+    if not integration.available():
+        editor.explain_.anchor_button_.click()
+        assert "pip install" in editor.explain_.note_.value
+        assert "BSL 1.1" in editor.explain_.children[2].value

@@ -28,6 +28,7 @@ from ._editors import (
     parse_label,
     same,
 )
+from ._explain import ExplainPanel
 
 PRESETS = ("highest prediction", "lowest prediction", "largest error", "random")
 
@@ -177,8 +178,9 @@ class WhatIfEditor(w.VBox):
         self.history_.add_class("mld-history")
         self.code_ = w.Textarea(layout=w.Layout(width="100%", height="140px"))
         self.code_.add_class("mld-code")
-        extras = w.Accordion(children=[self.history_, self.code_], titles=(
-            "Edit history", "Row as code (copy into a notebook)"))
+        self.explain_ = ExplainPanel(s, lambda: self.feature, lambda: self.edited)
+        extras = w.Accordion(children=[self.history_, self.code_, self.explain_], titles=(
+            "Edit history", "Row as code (copy into a notebook)", "Explain (ALE, Anchors)"))
         self.editor_panel_ = w.VBox(layout=w.Layout(width="360px", max_height="640px",
                                                     overflow="auto"))
         self._build_editors()
