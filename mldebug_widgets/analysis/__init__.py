@@ -21,6 +21,7 @@ from .fairness import (
     wilson_interval,
 )
 from .flip import FlipResult, minimal_flip
+from .monitoring import AnomalyEncoder, AnomalyResult, DriftResult, anomalies, drift
 from .remediation import (
     GroupThresholdClassifier,
     reweighed_refit,
@@ -40,10 +41,13 @@ from .slices import SliceResult, find_slices
 from .thresholds import ThresholdSweep, cohort_table, threshold_sweep
 
 __all__ = [
+    "AnomalyEncoder",
+    "AnomalyResult",
     "AttackResult",
     "BenchmarkResult",
     "Constraints",
     "Disparity",
+    "DriftResult",
     "ErrorTreeResult",
     "FlipResult",
     "GridResult",
@@ -56,10 +60,12 @@ __all__ = [
     "WhatIfResult",
     "adverse_impact_ratio",
     "ale",
+    "anomalies",
     "benchmark",
     "cohort_table",
     "compute_residuals",
     "disparity",
+    "drift",
     "error_tree",
     "evolve_search",
     "feature_grids",
