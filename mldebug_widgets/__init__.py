@@ -24,6 +24,7 @@ __all__ = [
     "FeatureSpec",
     "ModelAdapter",
     "ModelError",
+    "MonitoringPanel",
     "ResidualExplorer",
     "SchemaError",
     "WhatIfEditor",
@@ -35,7 +36,8 @@ __all__ = [
 
 def __getattr__(name: str):
     # widgets import ipywidgets and bqplot: load them only when asked for
-    if name in ("AdversarialSearch", "FairnessSlicer", "ResidualExplorer", "WhatIfEditor"):
+    if name in ("AdversarialSearch", "FairnessSlicer", "MonitoringPanel", "ResidualExplorer",
+                "WhatIfEditor"):
         from . import widgets
 
         return getattr(widgets, name)

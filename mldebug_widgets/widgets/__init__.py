@@ -2,7 +2,9 @@
 
 from .adversarial import AdversarialSearch
 from .fairness import FairnessSlicer
+from .monitoring import MonitoringPanel
 from .residuals import ResidualExplorer
 from .whatif import WhatIfEditor
 
-__all__ = ["AdversarialSearch", "FairnessSlicer", "ResidualExplorer", "WhatIfEditor"]
+__all__ = ["AdversarialSearch", "FairnessSlicer", "MonitoringPanel", "ResidualExplorer",
+           "WhatIfEditor"]

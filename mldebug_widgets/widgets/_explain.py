@@ -45,7 +45,7 @@ class ExplainPanel(w.VBox):
                                display_legend=True, visible=False)
         self.x_axis_ = bq.Axis(scale=x, label="")
         self.figure_ = bq.Figure(marks=[self.native_, self.alibi_], axes=[
-            self.x_axis_, bq.Axis(scale=y, orientation="vertical", label="effect",
+            self.x_axis_, bq.Axis(scale=y, side="left", label="effect",
                                   tick_format=".3f")],
             title="", animation_duration=0, legend_location="top-left",
             fig_margin=dict(top=40, bottom=45, left=70, right=20),
