@@ -6,6 +6,18 @@ Nothing here imports ipywidgets or bqplot; every number a widget shows comes fro
 from ._constraints import Constraints, grid_values
 from .adversarial import GridResult, SearchResult, evolve_search, grid_search
 from .ale import ale
+from .assertions import (
+    AssertionResult,
+    Rule,
+    RuleModel,
+    RuleSyntaxError,
+    RuleTypeError,
+    check_row,
+    check_rules,
+    parse_rule,
+    parse_rules,
+    rules_to_pytest,
+)
 from .attack import AttackResult, random_attack
 from .benchmark import BenchmarkResult, benchmark, make_benchmark
 from .error_tree import ErrorTreeResult, error_tree
@@ -43,6 +55,7 @@ from .thresholds import ThresholdSweep, cohort_table, threshold_sweep
 __all__ = [
     "AnomalyEncoder",
     "AnomalyResult",
+    "AssertionResult",
     "AttackResult",
     "BenchmarkResult",
     "Constraints",
@@ -53,6 +66,10 @@ __all__ = [
     "GridResult",
     "GroupThresholdClassifier",
     "ICEResult",
+    "Rule",
+    "RuleModel",
+    "RuleSyntaxError",
+    "RuleTypeError",
     "SearchResult",
     "SliceResult",
     "ThresholdPlan",
@@ -62,6 +79,8 @@ __all__ = [
     "ale",
     "anomalies",
     "benchmark",
+    "check_row",
+    "check_rules",
     "cohort_table",
     "compute_residuals",
     "disparity",
@@ -78,12 +97,15 @@ __all__ = [
     "marginal_effect",
     "minimal_flip",
     "optimise_thresholds",
+    "parse_rule",
+    "parse_rules",
     "partial_dependence",
     "random_attack",
     "residual_summary",
     "residuals",
     "reweighed_refit",
     "reweighing_weights",
+    "rules_to_pytest",
     "sensitive_groups",
     "standardised_mean_difference",
     "threshold_classifier",
