@@ -7,8 +7,9 @@ Bind a model to data once, then open the widgets on the session::
     mdw.WhatIfEditor(session)
 """
 
-from . import analysis, datasets
+from . import analysis, datasets, findings
 from ._errors import BindError, ModelError, SchemaError
+from .findings import load_state, save_state
 from .model import ModelAdapter
 from .schema import FeatureSchema, FeatureSpec
 from .session import DebugSession, bind
@@ -17,6 +18,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AdversarialSearch",
+    "AssertionsPanel",
     "BindError",
     "DebugSession",
     "FairnessSlicer",
@@ -31,13 +33,16 @@ __all__ = [
     "analysis",
     "bind",
     "datasets",
+    "findings",
+    "load_state",
+    "save_state",
 ]
 
 
 def __getattr__(name: str):
     # widgets import ipywidgets and bqplot: load them only when asked for
-    if name in ("AdversarialSearch", "FairnessSlicer", "MonitoringPanel", "ResidualExplorer",
-                "WhatIfEditor"):
+    if name in ("AdversarialSearch", "AssertionsPanel", "FairnessSlicer", "MonitoringPanel",
+                "ResidualExplorer", "WhatIfEditor"):
         from . import widgets
 
         return getattr(widgets, name)

@@ -35,6 +35,10 @@ class DebugSession(traitlets.HasTraits):
         A synthetic row proposed by a search, ``{"base": label, "values": {feature: value},
         "source": text}``: the what-if editor loads row ``base`` with ``values`` applied as
         edits (see :meth:`propose`).
+    rules : str
+        Model assertions, one rule per line (:mod:`mldebug_widgets.analysis.assertions`):
+        the assertions panel writes them, the what-if editor checks the edited row against
+        them as you edit.
     model_version : int
         Increases whenever the model changes (:meth:`set_model`, :meth:`refresh`); caches
         and widgets key on it.
@@ -42,6 +46,12 @@ class DebugSession(traitlets.HasTraits):
         How the model is called.
     schema : FeatureSchema
         Kinds, ranges and constraints of the features; assign a new one to override it.
+    findings : Findings
+        What the user marked (rows, cohorts, slices, finds, thresholds), with exports to
+        DataFrames, a JSON state, an HTML report and a pytest file (``mldebug_widgets.findings``).
+    widget_state : dict
+        Widget name -> JSON-able state that widgets and the dashboard keep here so that
+        ``save_state`` / ``load_state`` re-open them as they were.
 
     Examples
     --------
@@ -56,6 +66,7 @@ class DebugSession(traitlets.HasTraits):
     focus_row = traitlets.Any(None, allow_none=True, help="index label of the focused row")
     selected_rows = traitlets.Tuple(help="index labels of the selected rows")
     candidate = traitlets.Dict(help="a synthetic row proposed by a search")
+    rules = traitlets.Unicode("", help="model assertions, one per line (see analysis.assertions)")
     model_version = traitlets.Int(0, help="bumped when the model changes")
     schema = traitlets.Instance(FeatureSchema, help="the features' kinds and constraints")
 
@@ -67,6 +78,10 @@ class DebugSession(traitlets.HasTraits):
         self._y = y
         self._sensitive = sensitive
         self._cache: dict[tuple, Any] = {}
+        from .findings import Findings  # lazy: findings imports analysis, which imports us
+
+        self.findings = Findings(self)
+        self.widget_state: dict[str, Any] = {}
 
     # -- data -------------------------------------------------------------------------
     @property
@@ -165,6 +180,7 @@ class DebugSession(traitlets.HasTraits):
         unknown = [f for f in values if f not in self._X.columns]
         if unknown:
             raise KeyError(f"{unknown} are not columns of X; propose values of its features.")
+        self.candidate = {}  # an equal proposal (sent twice) must still notify
         self.candidate = {"base": base, "values": dict(values), "source": source}
 
     def predict(self, X: pd.DataFrame, *, check_finite: bool = True) -> np.ndarray:

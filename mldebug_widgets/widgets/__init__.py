@@ -1,10 +1,11 @@
 """The widgets: thin ipywidgets + bqplot views over a DebugSession."""
 
 from .adversarial import AdversarialSearch
+from .assertions import AssertionsPanel
 from .fairness import FairnessSlicer
 from .monitoring import MonitoringPanel
 from .residuals import ResidualExplorer
 from .whatif import WhatIfEditor
 
-__all__ = ["AdversarialSearch", "FairnessSlicer", "MonitoringPanel", "ResidualExplorer",
-           "WhatIfEditor"]
+__all__ = ["AdversarialSearch", "AssertionsPanel", "FairnessSlicer", "MonitoringPanel",
+           "ResidualExplorer", "WhatIfEditor"]

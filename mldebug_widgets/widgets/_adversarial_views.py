@@ -120,10 +120,11 @@ class SurfaceMap:
 
     def __init__(self, on_cell: Any) -> None:
         self.colors = bq.ColorScale(scheme="viridis")
-        self.rows, self.columns = bq.OrdinalScale(reverse=True), bq.OrdinalScale()
+        self.rows, self.columns = bq.OrdinalScale(), bq.OrdinalScale()  # low values: bottom
         self._on_cell = on_cell
         self.map = self._heatmap(np.zeros((2, 2)), np.arange(2.0), np.arange(2.0))
-        self.row_axis = bq.Axis(scale=self.rows, orientation="vertical", label="")
+        self.row_axis = bq.Axis(scale=self.rows, orientation="vertical", label="",
+                                label_offset="7ex")
         self.column_axis = bq.Axis(scale=self.columns, label="")
         self.figure = bq.Figure(
             marks=[self.map], axes=[self.column_axis, self.row_axis, bq.ColorAxis(
@@ -141,15 +142,18 @@ class SurfaceMap:
             _positions(column_values))
         self.figure.marks = [self.map]  # a new shape needs a new mark (traits check sizes)
         old.close()
-        self.row_axis.label = _axis_label(row_name, row_values)
-        self.column_axis.label = _axis_label(column_name, column_values)
+        for axis, name, values in ((self.row_axis, row_name, row_values),
+                                   (self.column_axis, column_name, column_values)):
+            axis.label, axis.tick_format = _axis_label(name, values), _tick_format(values)
         self.figure.title = title
 
     def _heatmap(self, color: np.ndarray, rows: np.ndarray, columns: np.ndarray) -> Any:
         mark = bq.GridHeatMap(color=color, row=rows, column=columns, scales={
             "row": self.rows, "column": self.columns, "color": self.colors})
+        # bqplot's front end sends the cell's datum: rowNum / columnNum are its indices,
+        # row / column its values on the axes
         mark.on_element_click(lambda _mark, event: self._on_cell(
-            int(event["data"]["row"]), int(event["data"]["column"])))
+            int(event["data"]["rowNum"]), int(event["data"]["columnNum"])))
         return mark
 
 
@@ -163,13 +167,23 @@ def _positions(values: np.ndarray) -> np.ndarray:
                                                                          dtype=np.float64)
 
 
-def _axis_label(name: str, values: np.ndarray) -> str:
+def _tick_format(values: np.ndarray) -> str | None:
+    """Return a short d3 format for numeric grid values (57.1k, 1.14M, 0.25), else None."""
+    if not _numeric(values) or not len(values):
+        return None
+    return ".3~s" if np.abs(np.asarray(values, dtype=np.float64)).max() >= 1e4 else ".4~g"
+
+
+def _numeric(values: np.ndarray) -> bool:
     try:
-        numbers = np.asarray(values, dtype=np.float64)
-        if np.isfinite(numbers).all():
-            return name
+        return bool(np.isfinite(np.asarray(values, dtype=np.float64)).all())
     except (TypeError, ValueError):
-        pass
+        return False
+
+
+def _axis_label(name: str, values: np.ndarray) -> str:
+    if _numeric(values):
+        return name
     return f"{name}: " + ", ".join(f"{i}={_text(v)}" for i, v in enumerate(values))
 
 

@@ -49,14 +49,15 @@ class ExplainPanel(w.VBox):
                                   tick_format=".3f")],
             title="", animation_duration=0, legend_location="top-left",
             fig_margin=dict(top=40, bottom=45, left=70, right=20),
-            layout=w.Layout(width="100%", height="260px", display="none"))
+            layout=w.Layout(width="100%", height="260px"))
         self.figure_.add_class("mld-ale")
         install = "" if alibi_integration.available() else (
             "<small>alibi is not installed: the native ALE works; for Anchors and alibi's "
             "ALE install <code>mldebug-widgets[alibi]</code> in its own environment (alibi is "
             "BSL 1.1 licensed and needs numpy&lt;2, pandas&lt;3).</small>")
+        # the figure joins the panel when first drawn (bqplot errors on a hidden figure)
         self.children = [w.HBox([self.ale_button_, self.anchor_button_]), self.note_,
-                         w.HTML(install), self.figure_]
+                         w.HTML(install)]
 
     def show_ale(self) -> None:
         """Draw the ALE of the feature shown in the editor (and alibi's, when installed)."""
@@ -85,7 +86,8 @@ class ExplainPanel(w.VBox):
         elif not numeric:
             note += " Categories in order: " + ", ".join(map(str, first["value"])) + "."
         self.x_axis_.label = feature
-        self.figure_.layout.display = ""
+        if self.figure_ not in self.children:
+            self.children = (*self.children, self.figure_)
         self.note_.value = html.escape(note)
 
     def show_anchor(self) -> None:

@@ -366,7 +366,6 @@ class AdversarialSearch(w.VBox):
     def _propose(self, values: dict, source: str) -> None:
         s, base = self.session, self._run["base"]
         s.focus_row = base  # the what-if editor loads the prototype ...
-        s.candidate = {}  # ... (an equal proposal would not notify: traitlets compares)
         s.propose(base, values, source=source)  # ... and applies the found values as edits
         changed = ", ".join(map(str, values)) or "no change"
         self.status_.value = html.escape(f"sent to the what-if editor: row {base} with "

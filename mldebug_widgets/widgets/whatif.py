@@ -11,7 +11,7 @@ import pandas as pd
 import traitlets
 
 from .._errors import ModelError, SchemaError
-from ..analysis import feature_grids, ice, residuals, what_if
+from ..analysis import check_row, feature_grids, ice, residuals, what_if
 from ..analysis.sensitivity import WhatIfResult
 from ..schema import is_missing
 from ..session import DebugSession
@@ -29,6 +29,7 @@ from ._editors import (
     same,
 )
 from ._explain import ExplainPanel
+from .assertions import violations_html
 
 PRESETS = ("highest prediction", "lowest prediction", "largest error", "random")
 
@@ -114,6 +115,7 @@ class WhatIfEditor(w.VBox):
         self._build()
         self.session.observe(self._on_focus, "focus_row")
         self.session.observe(self._on_candidate, "candidate")
+        self.session.observe(self._render_rules, "rules")
         self.session.observe(self._on_model, "model_version")
         self.session.observe(self._on_schema, "schema")
         if self.session.focus_row is None:
@@ -163,6 +165,8 @@ class WhatIfEditor(w.VBox):
         self.prediction_.add_class("mld-prediction")
         self.message_ = w.HTML()
         self.message_.add_class("mld-message")
+        self.rules_ = w.HTML()
+        self.rules_.add_class("mld-rules-check")
         self.feature_select_ = w.Dropdown(options=s.features, description="ICE of",
                                           layout=w.Layout(width="260px"))
         traitlets.link((self.feature_select_, "value"), (self, "feature"))
@@ -187,7 +191,7 @@ class WhatIfEditor(w.VBox):
         plots = w.VBox([w.HBox([self.feature_select_, self.output_select_]),
                         self.ice_figure_, w.HTML(_plots.LEGEND), self.sensitivity_figure_],
                        layout=w.Layout(flex="1 1 auto", min_width="420px"))
-        self.children = [self.controls_, self.prediction_, self.message_,
+        self.children = [self.controls_, self.prediction_, self.rules_, self.message_,
                          w.HBox([self.editor_panel_, plots]), extras]
         self.observe(self._on_shown, names=["feature", "output"])
 
@@ -349,10 +353,25 @@ class WhatIfEditor(w.VBox):
             self._original_ice = self.result_.ice
         self.message_.value = self._note
         self._render_prediction()
+        self._render_rules()
         self._render_ice()
         self._render_sensitivity()
         self.code_.value = self.row_as_code()
         return True
+
+    def _render_rules(self, _change: dict | None = None) -> None:
+        """Check the edited row against ``session.rules`` (no model call: the score is known)."""
+        text = self.session.rules
+        if not text.strip() or self.result_ is None:
+            self.rules_.value = ""
+            return
+        try:
+            fired = check_row(self.session, self.edited, text,
+                              prediction=self.result_.prediction)
+        except ValueError as exc:  # the assertions panel shows rule errors; say it briefly
+            self.rules_.value = f"<small>rules not checked: {html.escape(str(exc))[:120]}</small>"
+            return
+        self.rules_.value = violations_html(fired)
 
     def _what_if(self, row: pd.DataFrame) -> WhatIfResult:
         """One predict call; if the model fails on the swept missing values, sweep without."""
