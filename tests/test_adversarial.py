@@ -338,7 +338,8 @@ def test_evolve_stops_when_cancelled_from_progress(credit, hgb, outside):
                            budget=100_000, progress=progress, cancel=stop, random_state=0)
     # stopped after the initial population (one call), far below the budget
     assert result.cancelled and result.n_queries == 32 == len(spy.seen)
-    assert len(spy.frames) == 1 and len(result.history) == 1 and reports[-1] == 1.0
+    assert len(spy.frames) == 1 and len(result.history) == 1
+    assert reports[-1] < 1.0  # a stopped search does not report itself done
 
 
 def test_evolve_stops_when_cancelled_from_a_timer(credit, hgb, outside):

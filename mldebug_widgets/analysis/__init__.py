@@ -4,7 +4,7 @@ Nothing here imports ipywidgets or bqplot; every number a widget shows comes fro
 """
 
 from ._constraints import Constraints, grid_values
-from .adversarial import GridResult, SearchResult, evolve_search, grid_search
+from .adversarial import GridResult, grid_search
 from .ale import ale
 from .assertions import (
     AssertionResult,
@@ -21,6 +21,7 @@ from .assertions import (
 from .attack import AttackResult, random_attack
 from .benchmark import BenchmarkResult, benchmark, make_benchmark
 from .error_tree import ErrorTreeResult, error_tree
+from .evolve import SearchResult, evolve_search
 from .fair_thresholds import ThresholdPlan, optimise_thresholds, tradeoff, worst_air
 from .fairness import (
     Disparity,

@@ -1,9 +1,10 @@
 """Scoring for searches: a query budget, progress, cancellation and per-row failures.
 
-Every search in ``analysis.adversarial``, ``analysis.flip`` and ``analysis.attack`` scores
-its candidate rows through one :class:`Probe`. A model that raises on some rows does not
-stop a search: the batch is split until the failing rows are isolated, their scores are
-NaN and their errors are recorded (message and count), and the rest are scored.
+Every search in ``analysis.adversarial``, ``analysis.evolve``, ``analysis.flip`` and
+``analysis.attack`` scores its candidate rows through one :class:`Probe`. A model that
+raises on some rows does not stop a search: the batch is split until the failing rows are
+isolated, their scores are NaN and their errors are recorded (message and count), and the
+rest are scored.
 """
 
 from __future__ import annotations

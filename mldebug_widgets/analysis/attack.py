@@ -6,13 +6,14 @@ known ones); then single cells are replaced by a missing value (in every feature
 the schema allows: that is the point), an unseen category, an extreme magnitude or a number
 written as text. The model scores the rows in batches through a :class:`Probe`, so a model
 that raises on some rows is reported by input pattern and the attack carries on.
+
+The rows are drawn in ``_attack_rows`` and the per-feature report and failure attribution
+are computed in ``_attack_report``.
 """
 
 from __future__ import annotations
 
-import math
 import threading
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,30 +22,38 @@ import numpy as np
 import pandas as pd
 
 from .._errors import ModelError
-from ..schema import FeatureSpec
-from ._constraints import Constraints
+from ._attack_report import (  # noqa: F401 (the report's constants, public here)
+    EFFECT_NOTABLE,
+    MIN_FAILURE_RATE,
+    NO_PATTERN,
+    TAIL,
+    TAIL_COUNT,
+    TAIL_MIN,
+    Z_NOTABLE,
+    exceptions_table,
+    feature_effects,
+    output_bounds,
+    span,
+)
+from ._attack_rows import (  # noqa: F401 (the patterns and messages, public here)
+    EXTREME,
+    EXTREME_FACTOR,
+    MISSING,
+    NO_RANGE,
+    PATTERNS,
+    RATE_RANGE,
+    RATES_SUM,
+    UNSEEN,
+    WRONG_TYPE,
+    check_options,
+    draw_rows,
+    pattern_kinds,
+)
 from ._probe import Probe
 
-MISSING, EXTREME, UNSEEN, WRONG_TYPE = "missing", "extreme", "unseen category", "wrong type (str)"
-#: Injected patterns; a cell's code in ``AttackResult.injected`` is one of these or "".
-PATTERNS = (MISSING, EXTREME, UNSEEN, WRONG_TYPE)
-NO_PATTERN = "no injected pattern"  # failing rows no pattern explains
-MIN_FAILURE_RATE = 0.5  # a culprit pattern fails in at least half of the rows that carry it
-EXTREME_FACTOR = 1e6  # extreme values lie 1e6 x the feature's range beyond it
 RESERVED_COLUMNS = ("prediction", "patterns", "error")
-Z_NOTABLE, EFFECT_NOTABLE = 4.0, 0.25  # a finding: |z| >= 4, |difference| >= 0.25 robust std
-TAIL, TAIL_MIN, TAIL_COUNT = 0.01, 20, 5  # tails: the 1 % (>= 20) highest / lowest predictions
-_NUMERIC = ("numeric", "integer")
-_RATE_NAMES = {MISSING: "missing_rate", EXTREME: "extreme_rate", UNSEEN: "unseen_rate",
-               WRONG_TYPE: "wrong_type_rate"}
 _LABELS = {MISSING: "Missing {f}", EXTREME: "Extreme {f}", UNSEEN: "An unseen {f} category",
            WRONG_TYPE: "{f} written as text"}
-NO_RANGE = ("{name} has no observed range (is it all missing?); leave it out of features= or "
-            "give it one: session.schema = session.schema.override({{{name!r}: "
-            "{{'min': lo, 'max': hi}}}}).")
-RATE_RANGE = "{name} must be a number between 0 and 1; got {value!r}."
-RATES_SUM = ("{kind} feature {name!r} takes {rates} = {total:g} > 1, but each cell gets at most "
-             "one injected fault; lower one of them.")
 
 
 @dataclass(frozen=True)
@@ -257,13 +266,13 @@ def random_attack(
     >>> random_attack(s, n_rows=100, random_state=1).prediction_range[1] > 1.0
     True
     """
-    rates = _check_options(n_rows, margin, batch_size, missing_rate=missing_rate,
+    rates = check_options(n_rows, margin, batch_size, missing_rate=missing_rate,
                            unseen_rate=unseen_rate, extreme_rate=extreme_rate,
                            wrong_type_rate=wrong_type_rate)
     attacked = _check_features(session, features)
     output = _check_output(session, output)
     rng = np.random.default_rng(random_state)
-    X, codes, bounds = _draw(session, attacked, int(n_rows), rates, float(margin), rng)
+    X, codes, bounds = draw_rows(session, attacked, int(n_rows), rates, float(margin), rng)
     log = _ErrorLog(session)
     probe = Probe(log, budget=None, progress=progress, cancel=cancel)
     scores = np.full((len(X), len(session.output_names)), np.nan)
@@ -293,23 +302,6 @@ def _between(span: tuple[float, float]) -> str:
     return "none finite" if np.isnan(span[0]) else f"{_fmt(span[0])} to {_fmt(span[1])}"
 
 
-def _check_options(n_rows: Any, margin: Any, batch_size: Any, **rates: Any) -> dict:
-    def number(v: Any) -> bool:
-        return not isinstance(v, bool) and isinstance(v, int | float | np.number)
-
-    for name, value in (("n_rows", n_rows), ("batch_size", batch_size)):
-        if not (number(value) and float(value).is_integer() and value >= 1):
-            raise ValueError(f"{name} must be a positive integer (e.g. {name}=1_000); "
-                             f"got {value!r}.")
-    if not (number(margin) and math.isfinite(margin) and margin >= 0):
-        raise ValueError(f"margin must be a finite number >= 0 (0.1 widens the range by 10 %); "
-                         f"got {margin!r}.")
-    for name, value in rates.items():
-        if not (number(value) and 0 <= value <= 1):
-            raise ValueError(RATE_RANGE.format(name=name, value=value))
-    return {k: float(rates[_RATE_NAMES[k]]) for k in PATTERNS}
-
-
 def _check_features(session: Any, features: Sequence[str] | None) -> tuple[str, ...]:
     clash = [c for c in RESERVED_COLUMNS if c in session.X.columns]
     if clash:
@@ -335,89 +327,6 @@ def _check_output(session: Any, output: Any) -> Any:
     return output
 
 
-def _draw(session: Any, attacked: tuple[str, ...], n: int, rates: dict, margin: float,
-          rng: np.random.Generator) -> tuple[pd.DataFrame, np.ndarray, dict]:
-    """Draw the attack rows; ``codes[i, j]`` is 1 + the pattern index injected, or 0."""
-    X, schema = session.X, session.schema
-    rules = Constraints(schema, margin=margin)
-    others = [c for c in X.columns if c not in attacked]
-    copied = X[others].iloc[rng.integers(0, len(X), n)].reset_index(drop=True)
-    u = rng.random((n, len(attacked)))
-    codes = np.zeros((n, len(attacked)), dtype=np.int8)
-    columns, bounds = {}, {}
-    for j, name in enumerate(attacked):
-        spec = schema[name]
-        kinds = _kinds(spec)
-        if sum(rates[k] for k in kinds) > 1:
-            raise ValueError(RATES_SUM.format(
-                kind=spec.kind, name=name, total=sum(rates[k] for k in kinds),
-                rates=" + ".join(_RATE_NAMES[k] for k in kinds)))
-        slot = np.searchsorted(np.cumsum([rates[k] for k in kinds]), u[:, j], side="right")
-        for k, kind in enumerate(kinds):
-            codes[slot == k, j] = PATTERNS.index(kind) + 1
-        if spec.kind in _NUMERIC:
-            if spec.min is None or spec.max is None:
-                raise ValueError(NO_RANGE.format(name=name))
-            bounds[name] = rules.bounds(name)
-            columns[name] = _numbers(spec, X[name].dtype, codes[:, j], bounds[name], rng)
-        else:
-            columns[name] = _categories(spec, X[name].dtype, codes[:, j], rules, rng)
-    frame = pd.DataFrame({c: columns[c] if c in columns else copied[c] for c in X.columns})
-    return frame, codes, bounds
-
-
-def _numbers(spec: FeatureSpec, dtype: Any, code: np.ndarray, bounds: tuple[float, float],
-             rng: np.random.Generator) -> Any:
-    n, (lo, hi) = len(code), bounds
-    integer = spec.kind == "integer"
-    values = (rng.integers(int(lo), int(hi) + 1, n).astype(np.float64) if integer
-              else rng.uniform(lo, hi, n))
-    extreme = code == PATTERNS.index(EXTREME) + 1
-    width = float(spec.max) - float(spec.min) or max(abs(float(spec.max)), 1.0)
-    up = rng.random(int(extreme.sum())) < 0.5
-    values[extreme] = np.where(up, float(spec.max) + EXTREME_FACTOR * width,
-                               float(spec.min) - EXTREME_FACTOR * width)
-    if integer:
-        values[extreme] = np.round(values[extreme])
-    values[code == PATTERNS.index(MISSING) + 1] = np.nan
-    text = code == PATTERNS.index(WRONG_TYPE) + 1
-    if text.any():
-        out = values.astype(object)
-        if integer:
-            out[~np.isnan(values)] = [int(v) for v in values[~np.isnan(values)]]
-        out[text] = [str(v) for v in out[text]]
-        return out
-    if integer and not np.isnan(values).any():
-        target = np.dtype(dtype) if np.dtype(dtype).kind in "iu" else np.dtype(np.int64)
-        info = np.iinfo(target)
-        if info.min <= values.min() and values.max() <= info.max:
-            return values.astype(target)
-    return values
-
-
-def _categories(spec: FeatureSpec, dtype: Any, code: np.ndarray, rules: Constraints,
-                rng: np.random.Generator) -> Any:
-    allowed = np.asarray(list(rules.choices(spec.name)) + [None], dtype=object)[:-1]
-    values = allowed[rng.integers(0, len(allowed), len(code))]
-    unseen = code == PATTERNS.index(UNSEEN) + 1
-    values[unseen] = _unseen_value(list(allowed))
-    values[code == PATTERNS.index(MISSING) + 1] = np.nan
-    if isinstance(dtype, pd.CategoricalDtype) and not unseen.any():
-        return pd.Categorical(values, dtype=dtype)
-    return pd.Series(values, dtype=object).infer_objects()
-
-
-def _unseen_value(categories: list) -> Any:
-    numbers = [c for c in categories if isinstance(c, int | float | np.number)
-               and not isinstance(c, bool | np.bool_)]
-    if len(numbers) == len(categories):
-        return max(numbers) + 1
-    value = "<unseen>"
-    while value in categories:
-        value = f"<{value}>"
-    return value
-
-
 @dataclass
 class _ErrorLog:
     """The session, as the probe sees it, noting which single rows raised (and why)."""
@@ -438,22 +347,6 @@ class _ErrorLog:
             if len(frame) == 1:  # the probe isolates failing rows down to single rows
                 self.failed[int(frame.index[0])] = str(exc)
             raise
-
-
-def _span(values: np.ndarray) -> tuple[float, float]:
-    values = values[np.isfinite(values)]
-    return (float(values.min()), float(values.max())) if len(values) else (np.nan, np.nan)
-
-
-def _output_bounds(session: Any, margin: float) -> tuple[float, float] | None:
-    if session.task != "regression":
-        kind = getattr(session.adapter, "output_kind", "probability")
-        return (0.0, 1.0) if kind in ("probability", "label") else None
-    target = session.y if session.y is not None else session.predictions()[:, 0]
-    values = pd.to_numeric(pd.Series(np.asarray(target)), errors="coerce").to_numpy(np.float64)
-    lo, hi = _span(values)
-    width = (hi - lo) or max(abs(hi), 1.0)
-    return (lo - margin * width, hi + margin * width)
 
 
 def _result(session: Any, X: pd.DataFrame, codes: np.ndarray, scores: np.ndarray,
@@ -478,105 +371,20 @@ def _result(session: Any, X: pd.DataFrame, codes: np.ndarray, scores: np.ndarray
             frame[f"prediction[{c}]"] = scores[:, i]
     frame["patterns"] = pd.Series(patterns, index=X.index, dtype=object)
     frame["error"] = error
-    out_bounds = _output_bounds(session, margin)
+    out_bounds = output_bounds(session, margin)
     out_of_range = 0
     if out_bounds is not None:
         with np.errstate(invalid="ignore"):
             outside = ((scores < out_bounds[0] - 1e-9) | (scores > out_bounds[1] + 1e-9)).any(1)
         out_of_range = int((outside & finite_rows).sum())
     missing = (codes == PATTERNS.index(MISSING) + 1).any(axis=1)
-    by_feature, tail_size = _by_feature(
-        injected, {f: _kinds(session.schema[f]) for f in attacked}, pred, raised, rates)
+    by_feature, tail_size = feature_effects(
+        injected, {f: pattern_kinds(session.schema[f]) for f in attacked}, pred, raised, rates)
     return AttackResult(
         frame=frame, injected=injected, by_feature=by_feature, tail_size=tail_size,
-        exceptions=_exceptions(patterns, error, attacked), prediction_range=_span(pred),
-        range_without_missing=_span(pred[~missing]), range_with_missing=_span(pred[missing]),
+        exceptions=exceptions_table(patterns, error, attacked), prediction_range=span(pred),
+        range_without_missing=span(pred[~missing]), range_with_missing=span(pred[missing]),
         n_nonfinite=int((~finite_rows & ~raised).sum()), n_out_of_range=out_of_range,
         output_bounds=out_bounds, output=output, features=attacked, bounds=bounds,
         rates=dict(rates), n_rows=n_rows, n_queries=n_queries, n_calls=log.n_calls,
         cancelled=cancelled, task=session.task)
-
-
-def _by_feature(injected: pd.DataFrame, kinds: dict, pred: np.ndarray, raised: np.ndarray,
-                rates: dict) -> tuple[pd.DataFrame, int]:
-    rows, finite = [], np.isfinite(pred)
-    # robust spread (IQR / 1.349, a std for normal data): extreme outputs must not hide effects
-    spread = float(np.subtract(*np.percentile(pred[finite], [75, 25]))) / 1.349 \
-        if finite.any() else np.nan
-    scored = np.flatnonzero(finite)
-    k = min(len(scored), max(TAIL_MIN, math.ceil(TAIL * len(scored))))
-    tails = {"top": scored[np.argsort(-pred[scored], kind="stable")[:k]],
-             "bottom": scored[np.argsort(pred[scored], kind="stable")[:k]]}
-    for name in injected.columns:
-        cells = injected[name].to_numpy()
-        base = finite & (cells == "")
-        for kind in kinds[name]:
-            if rates[kind] == 0:
-                continue
-            hit = cells == kind
-            a, b = pred[hit & finite], pred[base]
-            diff = float(a.mean() - b.mean()) if len(a) and len(b) else np.nan
-            z = np.nan
-            if len(a) > 1 and len(b) > 1:
-                se = math.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
-                z = diff / se if se > 0 else (0.0 if diff == 0 else math.copysign(np.inf, diff))
-            row = dict(
-                feature=name, pattern=kind, n_rows=int(hit.sum()),
-                n_errors=int((hit & raised).sum()), mean=_stat(a, np.mean),
-                min=_stat(a, np.min), max=_stat(a, np.max), baseline_mean=_stat(b, np.mean),
-                baseline_min=_stat(b, np.min), baseline_max=_stat(b, np.max),
-                difference=diff, z=z,
-                notable=bool(abs(z) >= Z_NOTABLE and abs(diff) >= EFFECT_NOTABLE * spread))
-            share = len(a) / max(len(scored), 1)  # the pattern's share of the scored rows
-            for tail, rows_in_tail in tails.items():
-                count, expected = int(hit[rows_in_tail].sum()), k * share
-                z_tail = (count - expected) / math.sqrt(expected * (1 - share)) \
-                    if 0 < share < 1 else np.nan
-                row.update({f"{tail}_count": count,
-                            f"{tail}_lift": count / expected if expected else np.nan,
-                            f"{tail}_notable": bool(z_tail >= Z_NOTABLE and count >= TAIL_COUNT
-                                                    and count >= 2 * expected)})
-            rows.append(row)
-    columns = ["feature", "pattern", "n_rows", "n_errors", "mean", "min", "max",
-               "baseline_mean", "baseline_min", "baseline_max", "difference", "z", "notable",
-               "top_count", "top_lift", "top_notable", "bottom_count", "bottom_lift",
-               "bottom_notable"]
-    return pd.DataFrame(rows, columns=columns), k
-
-
-def _kinds(spec: FeatureSpec) -> tuple[str, ...]:
-    """Return the patterns that can be injected into a feature of this kind."""
-    if spec.kind in _NUMERIC:
-        return (MISSING, EXTREME, WRONG_TYPE)
-    return (MISSING, UNSEEN) if spec.kind == "categorical" else (MISSING,)
-
-
-def _stat(values: np.ndarray, fn: Callable) -> float:
-    return float(fn(values)) if len(values) else np.nan
-
-
-def _exceptions(patterns: list, error: np.ndarray, attacked: tuple[str, ...]) -> pd.DataFrame:
-    """Attribute failing rows, per message, greedily to the pattern most of them share."""
-    totals = Counter(p for row in patterns for p in row)
-    split = {f"{f} {k}": (f, k) for f in attacked for k in PATTERNS}
-    rows = []
-    for message in sorted({e for e in error if e is not None}):
-        left = [i for i, e in enumerate(error) if e == message]
-        shared = Counter(p for i in left for p in patterns[i])
-        while left:
-            counts = Counter(p for i in left for p in patterns[i])
-            best = min(counts, key=lambda p: (-counts[p], p)) if counts else None
-            if best is None or shared[best] < MIN_FAILURE_RATE * totals[best]:
-                rows.append(dict(pattern=NO_PATTERN, feature=None, kind=None, message=message,
-                                 count=len(left), rows_with_pattern=np.nan,
-                                 failure_rate=np.nan))
-                break
-            rows.append(dict(pattern=best, feature=split[best][0], kind=split[best][1],
-                             message=message, count=counts[best],
-                             rows_with_pattern=totals[best],
-                             failure_rate=shared[best] / totals[best]))
-            left = [i for i in left if best not in patterns[i]]
-    columns = ["pattern", "feature", "kind", "message", "count", "rows_with_pattern",
-               "failure_rate"]
-    frame = pd.DataFrame(rows, columns=columns)
-    return frame.sort_values("count", ascending=False, kind="stable").reset_index(drop=True)
