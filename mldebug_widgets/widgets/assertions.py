@@ -108,7 +108,7 @@ class AssertionsPanel(w.VBox):
             rules = parse_rules(text, features=s.X)
             self.result_ = check_rules(s, rules)
         except (RuleSyntaxError, ValueError, TypeError) as exc:
-            self.message_.value = (f"<pre style='color:#b00020;margin:0'>"
+            self.message_.value = (f"<pre style='color:#b00020;margin:0;font-family:monospace'>"
                                    f"{html.escape(str(exc))}</pre>")
             return
         self.message_.value = ""

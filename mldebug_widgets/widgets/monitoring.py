@@ -81,7 +81,9 @@ class MonitoringPanel(w.VBox):
         self.table_.add_class("mld-drift-table")
         self.feature_ = w.Dropdown(description="bins of", options=[])
         self.feature_.observe(lambda _: self._draw_bins(), "value")
-        x, y = bq.OrdinalScale(), bq.LinearScale(min=0)
+        # grouped Bars compute no y domain in bqplot's JS (bqplot#1646): set max ourselves
+        x, y = bq.OrdinalScale(), bq.LinearScale(min=0, max=1)
+        self._share_scale = y
         self.reference_bars_ = bq.Bars(x=[], y=[], scales={"x": x, "y": y}, type="grouped",
                                        colors=[_plots.ORIGINAL, _plots.MARKER],
                                        labels=["reference", "current"], display_legend=True)
@@ -141,6 +143,8 @@ class MonitoringPanel(w.VBox):
             return
         bins = self.drift_.histogram(name)
         labels = [str(b) for b in bins.index]
+        top = float(np.nanmax(bins[["reference", "current"]].to_numpy(dtype=np.float64)))
+        self._share_scale.max = min(1.0, 1.1 * top) if top > 0 else 1.0
         with self.reference_bars_.hold_sync():
             self.reference_bars_.x = labels
             self.reference_bars_.y = np.vstack([bins["reference"].to_numpy(dtype=np.float64),
@@ -163,12 +167,18 @@ def _drift_table(frame: pd.DataFrame) -> str:
     columns = ["psi", "band", "test", "p_adjusted", "missing_change", "mean_shift", "flagged"]
     head = "".join(f"<th>{c}</th>" for c in ["feature", *columns])
     rows = "".join(
-        f"<tr style='{BAND_COLOURS.get(r['band'], '')}'><td>{html.escape(str(name))}</td>"
+        f"<tr style='{_colour(r)}'><td>{html.escape(str(name))}</td>"
         + "".join(f"<td>{_fmt(r[c])}</td>" for c in columns) + "</tr>"
         for name, r in frame.iterrows())
     return (f"<table class='mld-drift-rows'><tr>{head}</tr>{rows}</table>"
             "<small>PSI bands: &lt; 0.1 stable, 0.1–0.25 moderate, &gt; 0.25 significant; "
             "p-values Bonferroni-corrected across rows</small>")
+
+
+def _colour(row: pd.Series) -> str:
+    """Return the PSI band's colour (a row flagged by its test alone: the moderate one)."""
+    colour = BAND_COLOURS.get(row["band"], "")
+    return colour or (BAND_COLOURS["moderate"] if bool(row["flagged"]) else "")
 
 
 def _anomaly_table(top: pd.DataFrame, features: list[str]) -> str:
