@@ -12,6 +12,7 @@ from ._errors import BindError, ModelError, SchemaError
 from .findings import load_state, save_state
 from .model import ModelAdapter
 from .schema import FeatureSchema, FeatureSpec
+from .serve import serve
 from .session import DebugSession, bind
 
 __version__ = "0.1.0"
@@ -20,6 +21,7 @@ __all__ = [
     "AdversarialSearch",
     "AssertionsPanel",
     "BindError",
+    "Dashboard",
     "DebugSession",
     "FairnessSlicer",
     "FeatureSchema",
@@ -36,13 +38,14 @@ __all__ = [
     "findings",
     "load_state",
     "save_state",
+    "serve",
 ]
 
 
 def __getattr__(name: str):
     # widgets import ipywidgets and bqplot: load them only when asked for
-    if name in ("AdversarialSearch", "AssertionsPanel", "FairnessSlicer", "MonitoringPanel",
-                "ResidualExplorer", "WhatIfEditor"):
+    if name in ("AdversarialSearch", "AssertionsPanel", "Dashboard", "FairnessSlicer",
+                "MonitoringPanel", "ResidualExplorer", "WhatIfEditor"):
         from . import widgets
 
         return getattr(widgets, name)

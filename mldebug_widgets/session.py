@@ -183,6 +183,33 @@ class DebugSession(traitlets.HasTraits):
         self.candidate = {}  # an equal proposal (sent twice) must still notify
         self.candidate = {"base": base, "values": dict(values), "source": source}
 
+    def serve(self, **kwargs: Any) -> Any:
+        """Publish this session as a Voila dashboard on 127.0.0.1 (see ``mdw.serve``).
+
+        Parameters
+        ----------
+        **kwargs
+            Options of :func:`mldebug_widgets.serve.serve`: ``port``, ``bins``,
+            ``aggregates_only``, ``title``, ``theme``, ``cull_idle_timeout``...
+
+        Returns
+        -------
+        VoilaServer
+            ``.url``, ``.process``, ``.stop()``; also a context manager.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from sklearn.linear_model import LogisticRegression
+        >>> X = pd.DataFrame({"a": [0.0, 1.0, 2.0, 3.0]}); y = pd.Series([0, 0, 1, 1])
+        >>> with bind(LogisticRegression().fit(X, y), X, y).serve(port=0) as server:
+        ...     server.url.startswith("http://127.0.0.1:")
+        True
+        """
+        from .serve import serve
+
+        return serve(self, **kwargs)
+
     def predict(self, X: pd.DataFrame, *, check_finite: bool = True) -> np.ndarray:
         """Score arbitrary rows with the bound model: shape ``(n, len(output_names))``.
 
