@@ -48,18 +48,22 @@ def group_table(table: pd.DataFrame, shown: tuple, reference: Any, flagged: pd.D
     head += f"<th>{html.escape(metric)} 95% CI</th><th>note</th>" if low in table else \
         "<th>note</th>"
     rows = []
-    for group, row in table.iterrows():
+    flag_row = {g: i for i, g in enumerate(flagged.index)}  # positions: no .loc per cell
+    flag_col = {c: j for j, c in enumerate(flagged.columns)}
+    flags = flagged.to_numpy()
+    data = {c: table[c].to_numpy() for c in {*columns, "count", low, high} if c in table}
+    for i, group in enumerate(table.index):
         cells = []
+        at = flag_row.get(group)
         for c in columns:
-            compared = c in flagged.columns
-            if compared and group not in flagged.index:
+            if c in flag_col and at is None:
                 cells.append("<td></td>")  # the overall row is not compared with the reference
                 continue
-            red = compared and bool(flagged.loc[group, c])
-            cells.append(f"<td{RED if red else ''}>{_cell(row[c], c)}</td>")
-        if low in table:
-            cells.append(f"<td>[{_cell(row[low], low)}, {_cell(row[high], high)}]</td>")
-        small = group in flagged.index and row["count"] < min_support
+            red = c in flag_col and bool(flags[at, flag_col[c]])
+            cells.append(f"<td{RED if red else ''}>{_cell(data[c][i], c)}</td>")
+        if low in data:
+            cells.append(f"<td>[{_cell(data[low][i], low)}, {_cell(data[high][i], high)}]</td>")
+        small = at is not None and data["count"][i] < min_support
         note = f"fewer than {min_support} rows: unreliable" if small else ""
         cells.append(f"<td{RED if small else ''}>{note}</td>")
         label = html.escape(name(group)) + (" (reference)" if group == reference else "")
