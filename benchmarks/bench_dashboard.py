@@ -105,7 +105,13 @@ def _env(home: Path) -> dict[str, str]:
 
 
 def _configurations(root: Path) -> list[dict]:
-    """Write the notebooks (and the fitted pipeline); return what to time, in order."""
+    """Write the notebooks (and the fitted pipeline); return what to time, in order.
+
+    Kernels of closed pages are culled after 30 s idle; not with a pre-heated pool, whose
+    kernel waits idle for its request (culled, it would leave the next page hanging).
+    """
+    cull = ["--MappingKernelManager.cull_idle_timeout=30",
+            "--MappingKernelManager.cull_interval=10"]
     plain, preheated = root / "plain", root / "preheated"
     for folder in (plain, preheated):
         folder.mkdir()
@@ -119,9 +125,9 @@ def _configurations(root: Path) -> list[dict]:
     nbformat.write(nb, plain / "dashboard_prefit.ipynb")
     return [
         {"title": "dashboard.ipynb (generates the data, fits the pipeline)",
-         "folder": plain, "notebook": "dashboard.ipynb", "args": [], "wait": 0.0},
+         "folder": plain, "notebook": "dashboard.ipynb", "args": cull, "wait": 0.0},
         {"title": "pipeline fitted beforehand, loaded with joblib", "folder": plain,
-         "notebook": "dashboard_prefit.ipynb", "args": [], "wait": 0.0},
+         "notebook": "dashboard_prefit.ipynb", "args": cull, "wait": 0.0},
         {"title": "dashboard.ipynb, Voila with a pre-heated kernel (`--preheat_kernel=True "
                   "--pool_size=1`: the notebook ran before the request)",
          "folder": preheated, "notebook": "dashboard.ipynb",
@@ -174,7 +180,7 @@ def time_pages(runs: int) -> tuple[list[dict], str]:
                 for i in range(runs + 1):  # the first is the warm-up
                     time.sleep(config["wait"])  # a pre-heated kernel runs the notebook first
                     measured.append(_open_once(browser, url))
-                    print(f"  {config['notebook']} {config['args']} "
+                    print(f"  {config['notebook']} {config['args'][:2]} "
                           f"{'warm-up' if i == 0 else f'run {i}'}: all drawn in "
                           f"{measured[-1]['all']:.2f} s", flush=True)
             results.append({"title": config["title"], "warm_up": measured[0],
@@ -190,8 +196,7 @@ def _voila(folder: Path, args: list[str], env: dict, tmp: Path) -> Iterator[str]
     with open(tmp / f"voila-{port}.log", "wb") as log:
         voila = subprocess.Popen(
             [str(BIN / "voila"), str(folder), "--no-browser", f"--port={port}",
-             "--Voila.ip=127.0.0.1", "--MappingKernelManager.cull_idle_timeout=30",
-             "--MappingKernelManager.cull_interval=10", *args],
+             "--Voila.ip=127.0.0.1", *args],
             cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
             _wait_up(f"http://127.0.0.1:{port}/voila/static/voila.js", voila)

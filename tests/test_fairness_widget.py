@@ -247,3 +247,15 @@ def test_selected_cohort_gets_its_own_table(demo):
         slicer.cohort_.value
     session.selected_rows = ()
     assert slicer.cohort_.value == "" and slicer.cohort_table is None
+
+
+def test_a_slice_can_be_picked_again_after_another_selection(demo):
+    _, session = demo
+    slicer = FairnessSlicer(session, bins=BINS)
+    slicer.find_slices()
+    slicer.slices_list_.value = 0
+    rows = session.selected_rows
+    session.selected_rows = rows[:5]  # e.g. a brush in the residual explorer
+    assert slicer.slices_list_.value is None
+    slicer.slices_list_.value = 0
+    assert session.selected_rows == rows

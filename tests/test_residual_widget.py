@@ -85,6 +85,10 @@ def test_table_pick_loads_the_row_in_the_what_if_editor(big):
     assert session.focus_row == label and editor.row == label
     order = np.argsort(-residuals(session).to_numpy(), kind="stable")
     assert label == X.index[order[2]]
+    session.focus_row = X.index[0]  # focus moves elsewhere: picking the same row loads it again
+    assert picker.value is None
+    from_frontend(picker, index=2)
+    assert session.focus_row == label and editor.row == label
 
 
 def test_rule_pick_selects_the_leaf(big):

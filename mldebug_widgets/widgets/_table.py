@@ -62,6 +62,14 @@ class RowTable(w.VBox):
         self.table_.value = (f"{more}<table style='font-size:0.85em'><tr>{header}</tr>{body}"
                              "</table>")
 
+    def follow(self, session: Any) -> None:
+        """Clear the pick when ``session.focus_row`` moves elsewhere (re-picking then loads it)."""
+        session.observe(self._on_focus, "focus_row")
+
+    def _on_focus(self, change: dict) -> None:
+        if self.picker_.value is not None and self.picker_.value != change["new"]:
+            self.picker_.value = None
+
     def _picked(self, change: dict) -> None:
         if change["new"] is not None:
             self._on_pick(change["new"])

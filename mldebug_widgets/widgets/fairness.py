@@ -125,6 +125,7 @@ class FairnessSlicer(w.VBox):
         self.observe(self._render, names=["group_thresholds", "metric", "reference"])
         s.observe(self._on_model, "model_version")
         s.observe(lambda _: self._render_cohort(), "selected_rows")
+        s.observe(self._on_selected, "selected_rows")
         self._on_model()
 
     # -- building -------------------------------------------------------------------------
@@ -432,7 +433,13 @@ class FairnessSlicer(w.VBox):
 
     def _on_slice(self, change: dict) -> None:
         if change["new"] is not None and self.slices_ is not None:
-            self.session.selected_rows = tuple(self.slices_.rows(change["new"]).tolist())
+            self._published = tuple(self.slices_.rows(change["new"]).tolist())
+            self.session.selected_rows = self._published
+
+    def _on_selected(self, change: dict) -> None:
+        """Another widget changed the selection: clear the pick, so picking it again works."""
+        if change["new"] is not getattr(self, "_published", None):
+            self.slices_list_.value = None
 
     def _find_in_thread(self) -> None:
         self.slices_button_.disabled = True

@@ -188,6 +188,8 @@ class ResidualExplorer(w.VBox):
         select.on_click(lambda _: self.select_rows(
             self.benchmark_.rows(self.benchmark_which_.value)) if self.benchmark_ else None)
         self.benchmark_table_ = RowTable(self._focus, css_class="mld-benchmark-rows")
+        for table in (self.selected_table_, self.worst_table_, self.benchmark_table_):
+            table.follow(self.session)  # a row picked again after focus moved loads again
         self.benchmark_ = None
         self._benchmark_thread: threading.Thread | None = None
         return w.VBox([w.HBox([self.benchmark_kind_, self.benchmark_cv_,
