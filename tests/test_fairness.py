@@ -367,3 +367,20 @@ def test_nan_sensitive_value_is_its_own_group():
     ours = group_metrics(session)
     assert ours.index.tolist() == ["a", "b", "missing", "overall"]
     assert ours.loc["missing", "count"] == 1 and ours.loc["missing", "tpr"] == 1.0
+
+
+def test_auc_paths_agree_with_scikit_learn(monkeypatch):
+    from sklearn.metrics import roc_auc_score
+
+    from mldebug_widgets.analysis import fairness
+
+    rng = np.random.default_rng(5)
+    n = 3_000
+    codes = rng.integers(0, 4, n)
+    truth = rng.random(n) < 0.3
+    score = np.round(rng.random(n) + 0.3 * truth, 2)  # rounded: many ties
+    expected = [roc_auc_score(truth[codes == g], score[codes == g]) for g in range(4)]
+    expected.append(roc_auc_score(truth, score))
+    np.testing.assert_allclose(fairness._auc(truth, score, codes, 4), expected)
+    monkeypatch.setattr(fairness, "_AUC_DENSE_CELLS", 0)  # the bounded-memory path
+    np.testing.assert_allclose(fairness._auc(truth, score, codes, 4), expected)

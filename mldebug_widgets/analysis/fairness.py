@@ -131,22 +131,35 @@ def wilson_interval(successes: Any, trials: Any, z: float = 1.96) -> tuple[np.nd
 def _auc(truth: np.ndarray, score: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarray:
     """ROC AUC per group and overall from one sort (ties count one half, as rank-based AUC).
 
-    With the positives and negatives of each group counted per distinct score,
-    ``AUC = sum(pos * (negatives below + neg / 2)) / (P * N)``.
+    With the positives and negatives of each group counted per distinct score (one
+    ``bincount`` over a group × score key), ``AUC = sum(pos * (negatives below + neg / 2))
+    / (P * N)``.
     """
     unique, inverse = np.unique(score, return_inverse=True)  # the one sort
     truth = np.asarray(truth, dtype=bool)
-    out = np.full(n_groups + 1, np.nan)
-    for g in range(n_groups + 1):  # O(groups · distinct scores) with bincounts, no sort
-        where = inverse if g == n_groups else inverse[codes == g]
-        positive = truth if g == n_groups else truth[codes == g]
-        pos = np.bincount(where[positive], minlength=len(unique)).astype(np.float64)
-        neg = np.bincount(where[~positive], minlength=len(unique)).astype(np.float64)
-        n_pos, n_neg = pos.sum(), neg.sum()
-        if n_pos and n_neg:
-            below = np.cumsum(neg) - neg
-            out[g] = float(pos @ (below + neg / 2)) / (n_pos * n_neg)
-    return out
+    n_u = len(unique)
+    if n_groups * n_u <= _AUC_DENSE_CELLS:  # one pass over the rows for every group
+        key = codes.astype(np.int64) * n_u + inverse
+        size = n_groups * n_u
+        pos = np.bincount(key[truth], minlength=size).reshape(n_groups, n_u)
+        neg = np.bincount(key[~truth], minlength=size).reshape(n_groups, n_u)
+        pos = np.vstack([pos, pos.sum(axis=0)]).astype(np.float64)
+        neg = np.vstack([neg, neg.sum(axis=0)]).astype(np.float64)
+    else:  # many groups × distinct scores: one group at a time, bounded memory
+        pos = np.zeros((n_groups + 1, n_u))
+        neg = np.zeros((n_groups + 1, n_u))
+        for g in range(n_groups + 1):
+            mine = slice(None) if g == n_groups else codes == g
+            pos[g] = np.bincount(inverse[mine][truth[mine]], minlength=n_u)
+            neg[g] = np.bincount(inverse[mine][~truth[mine]], minlength=n_u)
+    n_pos, n_neg = pos.sum(axis=1), neg.sum(axis=1)
+    below = np.cumsum(neg, axis=1) - neg
+    with np.errstate(divide="ignore", invalid="ignore"):
+        auc = np.einsum("gu,gu->g", pos, below + neg / 2) / (n_pos * n_neg)
+    return np.where((n_pos > 0) & (n_neg > 0), auc, np.nan)
+
+
+_AUC_DENSE_CELLS = 20_000_000  # groups × distinct scores counted in one bincount (160 MB)
 
 
 def _mean(values: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarray:
