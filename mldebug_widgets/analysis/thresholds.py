@@ -85,8 +85,7 @@ class ThresholdSweep:
         overall  0.5  0.5
         """
         counts = self.counts(threshold)
-        table = {"count": counts["tp"] + counts["fp"] + counts["tn"] + counts["fn"], **counts}
-        return pd.DataFrame({**table, **rates(counts)}, index=self.groups)
+        return _counts_table(counts, self.groups)
 
     def at_groups(self, thresholds: Sequence[float]) -> pd.DataFrame:
         """Return the group table when each group has its own threshold (a lookup).
@@ -116,8 +115,7 @@ class ThresholdSweep:
                 counts[name][i] = at[name][i]
         for name in counts:
             counts[name][-1] = counts[name][:-1].sum()
-        table = {"count": counts["tp"] + counts["fp"] + counts["tn"] + counts["fn"], **counts}
-        return pd.DataFrame({**table, **rates(counts)}, index=self.groups)
+        return _counts_table(counts, self.groups)
 
     def to_frame(self) -> pd.DataFrame:
         """Return a long frame: one row per (group, threshold), counts and rate metrics.
@@ -304,5 +302,10 @@ def cohort_table(session: DebugSession, rows: Sequence[Any],
     group = codes[positions]
     pred = session.predictions()[positions, 0] >= per_group[group]
     counts = confusion_counts(truth, pred, group, n_groups)
-    table = {"count": counts["tp"] + counts["fp"] + counts["tn"] + counts["fn"], **counts}
-    return pd.DataFrame({**table, **rates(counts)}, index=_with_overall(index))
+    return _counts_table(counts, _with_overall(index))
+
+
+def _counts_table(counts: dict[str, np.ndarray], index: pd.Index) -> pd.DataFrame:
+    """Return the group table from confusion counts: ``count``, the counts and every rate."""
+    total = counts["tp"] + counts["fp"] + counts["tn"] + counts["fn"]
+    return pd.DataFrame({"count": total, **counts, **rates(counts)}, index=index)
