@@ -369,7 +369,7 @@ def test_nan_sensitive_value_is_its_own_group():
     assert ours.loc["missing", "count"] == 1 and ours.loc["missing", "tpr"] == 1.0
 
 
-def test_auc_paths_agree_with_scikit_learn(monkeypatch):
+def test_auc_agrees_with_scikit_learn_with_ties_and_many_groups():
     from sklearn.metrics import roc_auc_score
 
     from mldebug_widgets.analysis import fairness
@@ -378,9 +378,12 @@ def test_auc_paths_agree_with_scikit_learn(monkeypatch):
     n = 3_000
     codes = rng.integers(0, 4, n)
     truth = rng.random(n) < 0.3
+    truth[codes == 3] = False  # a group without positives: AUC undefined
     score = np.round(rng.random(n) + 0.3 * truth, 2)  # rounded: many ties
-    expected = [roc_auc_score(truth[codes == g], score[codes == g]) for g in range(4)]
-    expected.append(roc_auc_score(truth, score))
+    expected = [roc_auc_score(truth[codes == g], score[codes == g]) for g in range(3)]
+    expected += [np.nan, roc_auc_score(truth, score)]
     np.testing.assert_allclose(fairness._auc(truth, score, codes, 4), expected)
-    monkeypatch.setattr(fairness, "_AUC_DENSE_CELLS", 0)  # the bounded-memory path
-    np.testing.assert_allclose(fairness._auc(truth, score, codes, 4), expected)
+    # more groups than a 16-bit sort key holds: the wide-key path, same numbers
+    wide = fairness._auc(truth, score, codes * 6_000, 18_001)
+    np.testing.assert_allclose(wide[[0, 6_000, 12_000, 18_000, -1]], expected)
+    assert np.isnan(wide[1:6_000]).all()

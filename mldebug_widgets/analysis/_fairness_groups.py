@@ -126,9 +126,10 @@ def _label(column: pd.Series, name: str, spec: Any, max_categories: int,
         categories = _bin_names(edges)
         codes = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, len(categories) - 1)
     codes = np.where(missing, len(categories), codes)
-    labels = pd.Categorical.from_codes(codes, categories=pd.Index([*categories, MISSING],
-                                                                  dtype=object))
-    return labels.remove_unused_categories()
+    used = np.bincount(codes, minlength=len(categories) + 1) > 0  # drop unused categories
+    renumber = np.cumsum(used) - 1
+    kept = [c for c, u in zip([*categories, MISSING], used, strict=True) if u]
+    return pd.Categorical.from_codes(renumber[codes], categories=pd.Index(kept, dtype=object))
 
 
 def _binning(column: pd.Series, name: str, spec: Any, max_categories: int,
@@ -212,10 +213,17 @@ def _py(value: Any) -> Any:
 
 def _codes(groups: pd.DataFrame) -> tuple[np.ndarray, pd.Index]:
     """Row → group number (observed combinations in display order) and the group index."""
-    combined = np.zeros(len(groups), dtype=np.int64)
+    combined, cells = np.zeros(len(groups), dtype=np.int64), 1
     for name in groups:
         combined = combined * len(groups[name].cat.categories) + groups[name].cat.codes.to_numpy()
-    present, codes = np.unique(combined, return_inverse=True)
+        cells *= len(groups[name].cat.categories)
+    if cells <= max(len(groups), 1 << 16):  # few combinations: count them, no sort
+        present = np.flatnonzero(np.bincount(combined, minlength=cells))
+        number = np.zeros(cells, dtype=np.intp)
+        number[present] = np.arange(len(present))
+        codes = number[combined]
+    else:
+        present, codes = np.unique(combined, return_inverse=True)
     parts, rest = [], present
     for name in reversed(list(groups)):
         categories = groups[name].cat.categories

@@ -69,12 +69,11 @@ def confusion_counts(truth: np.ndarray, pred: np.ndarray, codes: np.ndarray,
     {'tp': [1, 0, 1], 'fp': [1, 0, 1], 'tn': [0, 0, 0], 'fn': [0, 1, 1]}
     """
     truth, pred = np.asarray(truth, dtype=bool), np.asarray(pred, dtype=bool)
-    out = {}
-    for name, mask in (("tp", truth & pred), ("fp", ~truth & pred), ("tn", ~truth & ~pred),
-                       ("fn", truth & ~pred)):
-        per_group = np.bincount(codes[mask], minlength=n_groups)
-        out[name] = np.append(per_group, per_group.sum())
-    return out
+    cell = 2 * truth.view(np.uint8) + pred.view(np.uint8)  # 0 tn, 1 fp, 2 fn, 3 tp
+    per_group = np.bincount(codes * 4 + cell, minlength=4 * n_groups).reshape(n_groups, 4)
+    per_group = np.vstack([per_group, per_group.sum(axis=0)])
+    return {"tp": per_group[:, 3], "fp": per_group[:, 1], "tn": per_group[:, 0],
+            "fn": per_group[:, 2]}
 
 
 def rates(counts: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -129,37 +128,33 @@ def wilson_interval(successes: Any, trials: Any, z: float = 1.96) -> tuple[np.nd
 
 
 def _auc(truth: np.ndarray, score: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarray:
-    """ROC AUC per group and overall from one sort (ties count one half, as rank-based AUC).
+    """ROC AUC per group and overall, as the Mann-Whitney U (ties count one half).
 
-    With the positives and negatives of each group counted per distinct score (one
-    ``bincount`` over a group × score key), ``AUC = sum(pos * (negatives below + neg / 2))
-    / (P * N)``.
+    The rows are put in (group, label) blocks by one counting sort of a small-integer key;
+    each block's scores are then sorted on their own (``np.sort`` is vectorised where
+    ``argsort`` is not), and a group's U is the sum over its positives of the negatives
+    below them plus half those tied, two ``searchsorted`` calls on sorted arrays.
     """
-    unique, inverse = np.unique(score, return_inverse=True)  # the one sort
     truth = np.asarray(truth, dtype=bool)
-    n_u = len(unique)
-    if n_groups * n_u <= _AUC_DENSE_CELLS:  # one pass over the rows for every group
-        key = codes.astype(np.int64) * n_u + inverse
-        size = n_groups * n_u
-        pos = np.bincount(key[truth], minlength=size).reshape(n_groups, n_u)
-        neg = np.bincount(key[~truth], minlength=size).reshape(n_groups, n_u)
-        pos = np.vstack([pos, pos.sum(axis=0)]).astype(np.float64)
-        neg = np.vstack([neg, neg.sum(axis=0)]).astype(np.float64)
-    else:  # many groups × distinct scores: one group at a time, bounded memory
-        pos = np.zeros((n_groups + 1, n_u))
-        neg = np.zeros((n_groups + 1, n_u))
-        for g in range(n_groups + 1):
-            mine = slice(None) if g == n_groups else codes == g
-            pos[g] = np.bincount(inverse[mine][truth[mine]], minlength=n_u)
-            neg[g] = np.bincount(inverse[mine][~truth[mine]], minlength=n_u)
-    n_pos, n_neg = pos.sum(axis=1), neg.sum(axis=1)
-    below = np.cumsum(neg, axis=1) - neg
+    key = codes * 2 + truth
+    if 2 * n_groups < np.iinfo(np.int16).max:  # 16-bit keys: numpy's stable sort is a radix sort
+        key = key.astype(np.int16)
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(key, minlength=2 * n_groups))])
+    blocks = score[np.argsort(key, kind="stable")]
+    u, n_pos, n_neg = np.zeros(n_groups + 1), np.zeros(n_groups + 1), np.zeros(n_groups + 1)
+    for g in range(n_groups + 1):
+        if g < n_groups:
+            neg = np.sort(blocks[bounds[2 * g]:bounds[2 * g + 1]])
+            pos = np.sort(blocks[bounds[2 * g + 1]:bounds[2 * g + 2]])
+        else:
+            neg, pos = np.sort(score[~truth]), np.sort(score[truth])
+        n_pos[g], n_neg[g] = len(pos), len(neg)
+        below = np.searchsorted(neg, pos, side="left").sum(dtype=np.int64)
+        not_above = np.searchsorted(neg, pos, side="right").sum(dtype=np.int64)
+        u[g] = (below + not_above) / 2
     with np.errstate(divide="ignore", invalid="ignore"):
-        auc = np.einsum("gu,gu->g", pos, below + neg / 2) / (n_pos * n_neg)
+        auc = u / (n_pos * n_neg)
     return np.where((n_pos > 0) & (n_neg > 0), auc, np.nan)
-
-
-_AUC_DENSE_CELLS = 20_000_000  # groups × distinct scores counted in one bincount (160 MB)
 
 
 def _mean(values: np.ndarray, codes: np.ndarray, n_groups: int) -> np.ndarray:

@@ -97,7 +97,7 @@ def compute_residuals(y_true: Any, scores: np.ndarray, *, task: str, kind: Resid
         if kind == "difference":
             return truth - p
         p = np.clip(p, eps, 1 - eps)
-        loss = -(truth * np.log(p) + (1 - truth) * np.log1p(-p))
+        loss = -np.log(np.where(truth == 1, p, 1 - p))  # as scikit-learn's log_loss
         return loss if kind == "logloss" else np.sign(truth - p) * np.sqrt(2 * loss)
     position = {c: i for i, c in enumerate(classes.tolist())}
     truth_index = np.fromiter((position[v] for v in y.tolist()), dtype=np.intp, count=len(y))
