@@ -8,16 +8,16 @@ The issue's benchmark, in two parts.
    (``path.dot``), the what-if editor's ICE curves (``path.line``), the fairness table,
    the search's Run button. "All drawn" is the last of these. Each run opens a new browser
    context (so a new kernel); one warm-up run is reported apart (cold disk caches), then
-   ``--runs`` runs give the median (min–max). Two notebooks are timed:
+   ``--runs`` runs give the median (min–max). Three configurations are timed:
 
-   * ``notebooks/dashboard.ipynb`` as shipped: it generates the 30,000 demo rows and *fits*
-     the HistGradientBoosting pipeline before it builds the dashboard;
+   * ``notebooks/dashboard.ipynb`` in a new kernel per page: it generates the 30,000 demo
+     rows and *fits* the HistGradientBoosting pipeline before it builds the dashboard;
    * the same dashboard with the pipeline fitted beforehand and loaded with joblib (what
      ``serve`` does with a saved model): the dashboard's own cost;
-   * ``dashboard.ipynb`` from a Voila with a pre-heated kernel (``--preheat_kernel=True
-     --pool_size=1``): the notebook has run before the page is requested (the script waits
-     ``PREHEAT_WAIT`` seconds before each open), so what is left is sending the page and
-     the browser building the widgets.
+   * ``dashboard.ipynb`` served as ``scripts/demo.sh`` and ``serve()`` serve it, with one
+     pre-heated kernel (``serve.PREHEAT_OPTIONS``): the notebook has run before the page is
+     requested (the script waits ``PREHEAT_WAIT`` seconds before each open, for the pool's
+     next kernel), so what is left is sending the page and the browser building the widgets.
 
 2. **Kernel side**: a real ipykernel (started with jupyter_client) imports the package,
    generates the rows, loads the demo pipeline (fitted on 30,000 rows), binds, builds the
@@ -54,6 +54,7 @@ import psutil
 from jupyter_client.manager import start_new_kernel
 
 import mldebug_widgets as mdw
+from mldebug_widgets.serve import PREHEAT_OPTIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -61,7 +62,7 @@ from _machine import load_average, machine_info, write_docs  # noqa: E402
 
 BIN = Path(sys.executable).parent
 TARGET_S = 5.0
-PREHEAT_WAIT = 45.0  # s before each pre-heated open: the pool's new kernel runs the notebook
+PREHEAT_WAIT = 30.0  # s before each pre-heated open: the pool's next kernel runs the notebook
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync"]
@@ -107,8 +108,8 @@ def _env(home: Path) -> dict[str, str]:
 def _configurations(root: Path) -> list[dict]:
     """Write the notebooks (and the fitted pipeline); return what to time, in order.
 
-    Kernels of closed pages are culled after 30 s idle; not with a pre-heated pool, whose
-    kernel waits idle for its request (culled, it would leave the next page hanging).
+    Kernels of closed pages are culled after 30 s idle (Voila never culls the pool's
+    pre-heated kernel waiting for its page).
     """
     cull = ["--MappingKernelManager.cull_idle_timeout=30",
             "--MappingKernelManager.cull_interval=10"]
@@ -124,14 +125,16 @@ def _configurations(root: Path) -> list[dict]:
                                  "name": "python3"}
     nbformat.write(nb, plain / "dashboard_prefit.ipynb")
     return [
-        {"title": "dashboard.ipynb (generates the data, fits the pipeline)",
+        {"title": "dashboard.ipynb, a new kernel per page (generates the data, fits the "
+                  "pipeline)",
          "folder": plain, "notebook": "dashboard.ipynb", "args": cull, "wait": 0.0},
         {"title": "pipeline fitted beforehand, loaded with joblib", "folder": plain,
          "notebook": "dashboard_prefit.ipynb", "args": cull, "wait": 0.0},
-        {"title": "dashboard.ipynb, Voila with a pre-heated kernel (`--preheat_kernel=True "
-                  "--pool_size=1`: the notebook ran before the request)",
+        {"title": "dashboard.ipynb as `scripts/demo.sh` and `serve()` serve it: one "
+                  "pre-heated kernel (`" + " ".join(PREHEAT_OPTIONS) + "`), the notebook "
+                  "ran before the request",
          "folder": preheated, "notebook": "dashboard.ipynb",
-         "args": ["--preheat_kernel=True", "--pool_size=1"], "wait": PREHEAT_WAIT},
+         "args": [*cull, *PREHEAT_OPTIONS], "wait": PREHEAT_WAIT},
     ]
 
 

@@ -112,6 +112,9 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--theme", choices=("light", "dark"), default="light")
         sub.add_argument("--cull-idle-timeout", type=int, default=600, metavar="SECONDS",
                          help="shut down kernels idle this long with no page open (600)")
+        sub.add_argument("--no-preheat", action="store_true",
+                         help="start a kernel per page instead of keeping one that has run "
+                              "the app (slower pages, one kernel's memory less)")
     return parser
 
 
@@ -150,7 +153,8 @@ def _run(session: Any, args: argparse.Namespace, *, title: str, bins: dict | Non
     try:
         server = serve(session, port=args.port, aggregates_only=args.aggregates_only, bins=bins,
                        title=title, theme=args.theme, cull_idle_timeout=args.cull_idle_timeout,
-                       cull_interval=max(1, min(60, args.cull_idle_timeout // 4)))
+                       cull_interval=max(1, min(60, args.cull_idle_timeout // 4)),
+                       preheat=not args.no_preheat)
     except OSError as exc:
         print(f"mldebug-widgets: {exc}", file=sys.stderr)
         return 1

@@ -119,17 +119,30 @@ class VoilaServer:
         return f'Dashboard: <a href="{url}" target="_blank">{url}</a> ({html.escape(repr(self))})'
 
 
+PREHEAT_REFILL_DELAY = 5.0
+"""Seconds Voila waits, after a page takes the pre-heated kernel, before starting the next."""
+PREHEAT_OPTIONS = ("--preheat_kernel=True", "--pool_size=1",
+                   f"--VoilaKernelManager.fill_delay={PREHEAT_REFILL_DELAY:g}")
+"""Voila's options for a pool of one pre-heated kernel (as ``scripts/demo.sh`` serves)."""
+
+
 def serve(session_or_model: Any, X: Any = None, y: Any = None, *, port: int = 8866,
           aggregates_only: bool = False, bins: dict | None = None,
           title: str = "Model debugging dashboard", theme: Literal["light", "dark"] = "light",
           cull_idle_timeout: int = 600, cull_interval: int = 60, show_tracebacks: bool = False,
-          timeout: float = 120.0, **bind_options: Any) -> VoilaServer:
+          preheat: bool = True, timeout: float = 120.0, **bind_options: Any) -> VoilaServer:
     """Serve a model (or a session) as a Voila dashboard on 127.0.0.1 only.
 
     Writes the app (:func:`write_app`) into a private temporary directory and starts Voila on
     it in a subprocess, bound to 127.0.0.1, with no browser opened; returns once the server
     answers. Kernels idle for ``cull_idle_timeout`` seconds with no page connected are shut
     down. :meth:`VoilaServer.stop` (or the end of this Python process) stops it all.
+
+    With ``preheat`` (the default) Voila keeps one kernel that has already run the app: a
+    page opens in the time the browser takes to draw it, not the time to start a kernel,
+    import, load the model and build the dashboard. The next kernel is started
+    :data:`PREHEAT_REFILL_DELAY` seconds after one is taken, so it does not compete with the
+    page being drawn. It costs one more kernel's memory (the data and model twice).
 
     Parameters
     ----------
@@ -152,6 +165,9 @@ def serve(session_or_model: Any, X: Any = None, y: Any = None, *, port: int = 88
         check.
     show_tracebacks : bool, default=False
         Show Python tracebacks in the page when a cell fails (for debugging the app).
+    preheat : bool, default=True
+        Keep one kernel that has already run the app (faster page opens, one kernel's
+        memory more); pre-heated kernels waiting for a page are never culled.
     timeout : float, default=120.0
         Seconds to wait for Voila to answer (it starts in 2-10 s).
     **bind_options
@@ -197,7 +213,8 @@ def serve(session_or_model: Any, X: Any = None, y: Any = None, *, port: int = 88
            f"--theme={theme}", "--VoilaConfiguration.file_allowlist=[]",
            f"--VoilaConfiguration.show_tracebacks={bool(show_tracebacks)}",
            f"--MappingKernelManager.cull_idle_timeout={int(cull_idle_timeout)}",
-           f"--MappingKernelManager.cull_interval={int(cull_interval)}"]
+           f"--MappingKernelManager.cull_interval={int(cull_interval)}",
+           *(PREHEAT_OPTIONS if preheat else ())]
     env = dict(os.environ)
     env["JUPYTER_PATH"] = os.pathsep.join(
         p for p in (str(directory / "share" / "jupyter"), env.get("JUPYTER_PATH")) if p)

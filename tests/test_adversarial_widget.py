@@ -351,6 +351,29 @@ def test_a_locked_feature_is_never_changed(credit, session, mode, locked):
     assert len(panel.found_) and not any(changed(f) for f in locked)
 
 
+def test_constraints_editor_is_built_when_opened_with_the_schemas_defaults(session):
+    panel = AdversarialSearch(session)
+    editor = panel.constraints_editor
+    assert editor.widget.children[0].children == ()  # nothing to draw until it is opened
+    unopened = panel.constraints()
+    assert unopened.immutable == {f for f in session.features
+                                  if not session.schema[f].mutable}  # SEX, AGE, ...
+    assert unopened.immutable
+    editor.widget.selected_index = 0  # the user opens it
+    rows = editor.widget.children[0].children
+    assert len(rows) == 1 + len(session.features)
+    assert {f for f, box in panel.locks_.items() if box.value} == unopened.immutable
+    lo, hi = panel.ranges_["LIMIT_BAL"]
+    assert (lo.value, hi.value) == (session.schema["LIMIT_BAL"].min,
+                                    session.schema["LIMIT_BAL"].max)
+    opened = panel.constraints()
+    assert opened.immutable == unopened.immutable
+    assert dict(opened.ranges) == dict(unopened.ranges) == {}
+    editor.widget.selected_index = None
+    editor.widget.selected_index = 0
+    assert editor.widget.children[0].children == rows  # built once
+
+
 def test_attack_reports_the_planted_missing_payment_fault(credit, session):
     data, model = credit
     panel = AdversarialSearch(session)

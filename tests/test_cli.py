@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 
@@ -303,7 +304,7 @@ def test_cli_serves_a_skops_model_on_127_0_0_1(credit, credit_csv, tmp_path):
            "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")}
     cmd = [sys.executable, "-m", "mldebug_widgets.cli", *_serve_args(
         tmp_path / "model.skops", credit_csv, "--sensitive", "SEX", "AGE", "--index", "ID",
-        "--port", "0", "--cull-idle-timeout", "3", "--aggregates-only")]
+        "--port", "0", "--cull-idle-timeout", "3", "--aggregates-only", "--no-preheat")]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, stdin=subprocess.DEVNULL)
     try:
@@ -354,3 +355,38 @@ def test_cli_serves_a_skops_model_on_127_0_0_1(credit, credit_csv, tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def _wait_for(condition, what: str, timeout: float = 240.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"waited {timeout:g} s for {what}")
+        time.sleep(0.5)
+
+
+def test_serve_keeps_one_preheated_kernel_that_is_never_culled(credit_session):
+    with serve(credit_session, port=0, cull_idle_timeout=2, cull_interval=1) as server:
+        voila = psutil.Process(server.process.pid)
+
+        def log() -> str:
+            return server.log.read_text(errors="replace")
+
+        _wait_for(lambda: "is filled with 1 kernel" in log(), "the pool to run the app")
+        pooled = _kernels(voila)
+        assert len(pooled) == 1  # one kernel, the app already run in it, no page yet
+        time.sleep(4)  # twice the idle timeout: a kernel waiting in the pool is not culled
+        assert pooled[0].is_running()
+
+        page = _http(server.url)  # served by the pre-heated kernel, not a new one
+        assert "Using pre-heated kernel" in log()
+        assert "application/vnd.jupyter.widget-view+json" in page
+        assert not any(text in page for text in CELL_FAILED), page[-3_000:]
+
+        # the page's kernel (nothing connected: the request was plain HTTP) is culled when
+        # idle, and the pool refills (serve.PREHEAT_REFILL_DELAY s after it was taken)
+        gone, alive = psutil.wait_procs(pooled, timeout=120)
+        assert gone and not alive, "the used kernel was not culled"
+        _wait_for(lambda: log().count("is filled with 1 kernel") == 2, "the pool to refill")
+        refill = _kernels(voila)
+        assert len(refill) == 1 and refill[0].pid != pooled[0].pid

@@ -384,22 +384,22 @@ def disparity(metrics: pd.DataFrame, *, reference: Any = None,
         raise ValueError("metrics has one row per class; pick a class first, e.g. "
                          "disparity(frame.xs(1, level='class')).")
     overall = OVERALL if metrics.index.nlevels == 1 else (OVERALL,) * metrics.index.nlevels
-    keep = [label != overall for label in metrics.index]  # cheaper than drop on a MultiIndex
-    groups = metrics[keep] if not all(keep) else metrics
+    labels = list(metrics.index)
+    keep = np.array([label != overall for label in labels])  # numpy: no frame copies
+    groups = [label for label, k in zip(labels, keep, strict=True) if k]
     if columns is None:
-        columns = [c for c in groups.select_dtypes("number").columns
+        columns = [c for c in metrics.select_dtypes("number").columns
                    if c != "count" and not c.endswith(("_low", "_high"))]
     if reference is None:
-        reference = groups["count"].idxmax()
-    elif reference not in groups.index:
-        raise ValueError(f"reference group {reference!r} is not among the groups "
-                         f"{groups.index.tolist()}.")
-    values = groups[list(columns)].to_numpy(dtype=np.float64)
-    ref = values[[list(groups.index).index(reference)]]
+        reference = groups[int(np.argmax(metrics["count"].to_numpy()[keep]))]
+    elif reference not in groups:
+        raise ValueError(f"reference group {reference!r} is not among the groups {groups}.")
+    values = metrics[list(columns)].to_numpy(dtype=np.float64)[keep]
+    ref = values[[groups.index(reference)]]
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = values / ref
     ratio = np.where((ref == 0) & (values == 0), np.nan, ratio)
-    frame = pd.DataFrame(ratio, index=groups.index, columns=list(columns))
+    frame = pd.DataFrame(ratio, index=metrics.index[keep], columns=list(columns))
     flagged = (frame < band[0]) | (frame > band[1])
     return Disparity(frame, flagged, reference, tuple(band))
 

@@ -9,6 +9,8 @@ import bqplot as bq
 import ipywidgets as w
 import numpy as np
 import pandas as pd
+from ipywidgets.widgets.widget_bool import CheckboxStyle
+from ipywidgets.widgets.widget_description import DescriptionStyle
 
 from ..schema import is_missing
 from . import _plots
@@ -54,25 +56,74 @@ def changed_features(rows: pd.DataFrame, prototype: pd.DataFrame, limit: int = 1
     return changed[:limit]
 
 
-def constraints_editor(session: Any) -> tuple[w.Accordion, dict, dict]:
-    """Return the constraints editor, its lock checkboxes and its (min, max) range boxes.
+class ConstraintsEditor:
+    """The constraints editor: a lock checkbox per feature, (min, max) boxes per number.
 
-    A feature's checkbox is ticked (locked) when the schema makes it immutable; numbers
-    get two boxes with the observed range.
+    A feature is locked when the schema makes it immutable; numbers get the observed range.
+    The rows (some 270 widget models on the demo data) are built when the accordion is first
+    opened, or when code asks for :attr:`locks` or :attr:`ranges`: until then the editor
+    holds the schema's defaults and the page has nothing more to draw.
     """
-    schema, features = session.schema, session.features
-    locks = {f: w.Checkbox(value=not schema[f].mutable, description=f, indent=False,
-                           layout=w.Layout(width="150px")) for f in features}
-    ranges = {f: tuple(w.FloatText(value=float(v), layout=w.Layout(width="110px"))
-                       for v in (schema[f].min, schema[f].max)) for f in features
-              if schema[f].kind in ("numeric", "integer") and schema[f].min is not None}
-    rows = [w.HBox([locks[f], *ranges.get(f, ())]) for f in features]
-    editor = w.Accordion(children=[w.VBox([w.HTML(
-        "<small>ticked: locked (never changed); numbers: the searched range (a changed "
-        "range replaces the data range widened by the margin)</small>"), *rows])],
-        titles=("constraints",))
-    editor.add_class("mld-constraints")
-    return editor, locks, ranges
+
+    def __init__(self, session: Any):
+        self.session = session
+        self._locks: dict[str, w.Checkbox] | None = None
+        self._ranges: dict[str, tuple[w.FloatText, w.FloatText]] = {}
+        self.widget = w.Accordion(children=[w.VBox()], titles=("constraints",),
+                                  selected_index=None)
+        self.widget.add_class("mld-constraints")
+        self.widget.observe(lambda c: c["new"] is not None and self.build(), "selected_index")
+
+    @property
+    def locks(self) -> dict[str, w.Checkbox]:
+        """Feature → its lock checkbox (ticked: never changed by a search)."""
+        self.build()
+        return self._locks
+
+    @property
+    def ranges(self) -> dict[str, tuple[w.FloatText, w.FloatText]]:
+        """Numeric feature → its (min, max) boxes."""
+        self.build()
+        return self._ranges
+
+    def build(self) -> None:
+        """Build the rows (once)."""
+        if self._locks is not None:
+            return
+        schema, features = self.session.schema, self.session.features
+        lock_layout, range_layout = w.Layout(width="150px"), w.Layout(width="110px")
+        lock_style, range_style, row_layout = CheckboxStyle(), DescriptionStyle(), w.Layout()
+        self._locks = {f: w.Checkbox(value=not schema[f].mutable, description=f, indent=False,
+                                     layout=lock_layout, style=lock_style) for f in features}
+        self._ranges = {f: tuple(w.FloatText(value=float(v), layout=range_layout,
+                                             style=range_style)
+                                 for v in (schema[f].min, schema[f].max)) for f in features
+                        if schema[f].kind in ("numeric", "integer")
+                        and schema[f].min is not None}
+        rows = [w.HBox([self._locks[f], *self._ranges.get(f, ())], layout=row_layout)
+                for f in features]
+        self.widget.children[0].children = [w.HTML(
+            "<small>ticked: locked (never changed); numbers: the searched range (a changed "
+            "range replaces the data range widened by the margin)</small>"), *rows]
+
+    def values(self) -> tuple[list[str], dict[str, tuple[float, float]]]:
+        """Return the locked features and the ranges changed from the schema's.
+
+        Raises
+        ------
+        ValueError
+            If a range is empty (min > max).
+        """
+        schema = self.session.schema
+        if self._locks is None:  # never opened: the schema's defaults
+            return [f for f in self.session.features if not schema[f].mutable], {}
+        ranges = {f: (lo.value, hi.value) for f, (lo, hi) in self._ranges.items()
+                  if (lo.value, hi.value) != (schema[f].min, schema[f].max)}
+        for f, (lo, hi) in ranges.items():
+            if not lo <= hi:
+                raise ValueError(f"the range of {f} is empty ({lo:g} > {hi:g}); set min ≤ max "
+                                 "in the constraints editor.")
+        return [f for f, box in self._locks.items() if box.value], ranges
 
 
 def problems(result: Any) -> str:
@@ -123,12 +174,12 @@ class SurfaceMap:
         self.rows, self.columns = bq.OrdinalScale(), bq.OrdinalScale()  # low values: bottom
         self._on_cell = on_cell
         self.map = self._heatmap(np.zeros((2, 2)), np.arange(2.0), np.arange(2.0))
-        self.row_axis = bq.Axis(scale=self.rows, orientation="vertical", label="",
+        self.row_axis = bq.Axis(scale=self.rows, side="left", label="",
                                 label_offset="7ex")
         self.column_axis = bq.Axis(scale=self.columns, label="")
         self.figure = bq.Figure(
             marks=[self.map], axes=[self.column_axis, self.row_axis, bq.ColorAxis(
-                scale=self.colors, orientation="vertical", side="right")],
+                scale=self.colors, side="right")],
             title="", animation_duration=0, fig_margin=dict(top=40, bottom=60, left=80,
                                                             right=80),
             layout=w.Layout(width="100%", max_width="640px", height="420px"))
@@ -202,7 +253,7 @@ class PredictionHistogram:
         self.figure = bq.Figure(
             marks=[self.without, self.with_missing],
             axes=[bq.Axis(scale=x, label="prediction"),
-                  bq.Axis(scale=y, orientation="vertical", label="share of rows",
+                  bq.Axis(scale=y, side="left", label="share of rows",
                           tick_format=".0%")],
             title="prediction distribution under attack", animation_duration=0,
             legend_location="top", fig_margin=dict(top=40, bottom=50, left=70, right=20),

@@ -7,21 +7,26 @@ from typing import Any
 import ipywidgets as w
 import numpy as np
 import pandas as pd
+from ipywidgets.widgets.widget_description import DescriptionStyle
 
 from ..schema import FeatureSpec, is_missing
 
 MISSING = "(missing)"
 
 
-def make_editor(spec: FeatureSpec) -> w.Widget:
-    """Return the editor matching the feature's kind: number box or dropdown."""
+def make_editor(spec: FeatureSpec, style: DescriptionStyle | None = None) -> w.Widget:
+    """Return the editor matching the feature's kind: number box or dropdown.
+
+    ``style`` may be one style model shared by many editors (fewer models on the page).
+    """
+    shared = {} if style is None else {"style": style}
     layout = w.Layout(width="150px")
     if spec.kind == "numeric":
-        return w.FloatText(layout=layout, step=None)
+        return w.FloatText(layout=layout, step=None, **shared)
     if spec.kind == "integer":
-        return w.IntText(layout=layout)
+        return w.IntText(layout=layout, **shared)
     options = [(str(c), c) for c in spec.categories] + [(MISSING, MISSING)]
-    return w.Dropdown(options=options, layout=layout)
+    return w.Dropdown(options=options, layout=layout, **shared)
 
 
 def option(editor: w.Dropdown, value: Any) -> Any:

@@ -51,7 +51,9 @@ def group_table(table: pd.DataFrame, shown: tuple, reference: Any, flagged: pd.D
     flag_row = {g: i for i, g in enumerate(flagged.index)}  # positions: no .loc per cell
     flag_col = {c: j for j, c in enumerate(flagged.columns)}
     flags = flagged.to_numpy()
-    data = {c: table[c].to_numpy() for c in {*columns, "count", low, high} if c in table}
+    keys = [c for c in dict.fromkeys([*columns, "count", low, high]) if c in table]
+    values = table[keys].to_numpy(dtype=np.float64)  # one block: no Series per column
+    data = {c: values[:, j] for j, c in enumerate(keys)}
     for i, group in enumerate(table.index):
         cells = []
         at = flag_row.get(group)

@@ -130,7 +130,8 @@ class AdversarialSearch(w.VBox):
                                           description="margin", layout=small)
         self.missing_ = w.Checkbox(value=False, description="may set missing values",
                                    indent=False)
-        self.constraints_, self.locks_, self.ranges_ = views.constraints_editor(s)
+        self.constraints_editor = views.ConstraintsEditor(s)
+        self.constraints_ = self.constraints_editor.widget
         self.run_button_ = w.Button(description="Run", icon="play", button_style="primary")
         self.run_button_.add_class("mld-run")
         self.run_button_.on_click(lambda _: self.run())
@@ -175,16 +176,20 @@ class AdversarialSearch(w.VBox):
         ValueError
             If a range in the constraints editor is empty (min > max).
         """
-        s = self.session
-        ranges = {f: (lo.value, hi.value) for f, (lo, hi) in self.ranges_.items()
-                  if (lo.value, hi.value) != (s.schema[f].min, s.schema[f].max)}
-        for f, (lo, hi) in ranges.items():
-            if not lo <= hi:
-                raise ValueError(f"the range of {f} is empty ({lo:g} > {hi:g}); set min ≤ max "
-                                 "in the constraints editor.")
+        locked, ranges = self.constraints_editor.values()
         return Constraints.from_session(
-            s, immutable=[f for f, box in self.locks_.items() if box.value], ranges=ranges,
-            margin=self.margin_.value, allow_missing=self.missing_.value)
+            self.session, immutable=locked, ranges=ranges, margin=self.margin_.value,
+            allow_missing=self.missing_.value)
+
+    @property
+    def locks_(self) -> dict[str, w.Checkbox]:
+        """Feature → the constraints editor's lock checkbox."""
+        return self.constraints_editor.locks
+
+    @property
+    def ranges_(self) -> dict[str, tuple[w.FloatText, w.FloatText]]:
+        """Numeric feature → the constraints editor's (min, max) boxes."""
+        return self.constraints_editor.ranges
 
     def run(self, *, wait: bool = False) -> None:
         """Start the chosen search in a thread (``wait=True``: return when it ends)."""

@@ -118,6 +118,7 @@ class FairnessSlicer(w.VBox):
         self._original = (s.model, s.adapter.response_method)
         self._thread: threading.Thread | None = None
         self._moving_all = False
+        self._groups: tuple = (None, [])
         self._build()
         self.features = tuple(s.sensitive_features.columns)
         self.observe(self._on_features, "features")
@@ -274,7 +275,9 @@ class FairnessSlicer(w.VBox):
     @property
     def groups_(self) -> list:
         """The groups on display (without "overall")."""
-        return list(self.groups_index_[:-1])
+        if self._groups[0] is not self.groups_index_:  # a list per grouping, not per render
+            self._groups = (self.groups_index_, list(self.groups_index_[:-1]))
+        return self._groups[1]
 
     def _bins(self) -> dict | None:
         return {k: v for k, v in (self.bins or {}).items() if k in self.features} or None
@@ -382,14 +385,16 @@ class FairnessSlicer(w.VBox):
             table = self.metrics_.copy()
         compared = [self.metric]
         if "selection_rate" in table and self.session.task != "regression":
-            table["favourable_rate"] = 1.0 - table["selection_rate"] \
-                if self.favourable == "negative" else table["selection_rate"]
+            selection = table["selection_rate"].to_numpy()
+            table["favourable_rate"] = 1.0 - selection if self.favourable == "negative" \
+                else selection
             compared.insert(0, "favourable_rate")
         ratios = disparity(table, columns=compared, reference=self.reference,
                            band=views.BAND)
+        # the overall row (last) has no ratio; numpy columns: no index alignment per render
         if "favourable_rate" in compared:
-            table["air"] = ratios.ratio["favourable_rate"]  # the overall row has no ratio
-        table["disparity"] = ratios.ratio[self.metric]
+            table["air"] = np.append(ratios.ratio["favourable_rate"].to_numpy(), np.nan)
+        table["disparity"] = np.append(ratios.ratio[self.metric].to_numpy(), np.nan)
         flagged = ratios.flagged.rename(columns={"favourable_rate": "air",
                                                  self.metric: "disparity"})
         self.table = table
@@ -426,8 +431,8 @@ class FairnessSlicer(w.VBox):
         table = self.sweep_.at_groups(self.group_thresholds)
         if self.metric in RATES:
             numerator, denominator = RATES[self.metric]
-            low, high = wilson_interval(sum(table[c] for c in numerator),
-                                        sum(table[c] for c in denominator))
+            low, high = wilson_interval(sum(table[c].to_numpy() for c in numerator),
+                                        sum(table[c].to_numpy() for c in denominator))
             table[f"{self.metric}_low"], table[f"{self.metric}_high"] = low, high
         return table
 

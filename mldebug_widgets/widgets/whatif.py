@@ -9,6 +9,9 @@ import ipywidgets as w
 import numpy as np
 import pandas as pd
 import traitlets
+from ipywidgets.widgets.widget_bool import ToggleButtonStyle
+from ipywidgets.widgets.widget_description import DescriptionStyle
+from ipywidgets.widgets.widget_string import LabelStyle
 
 from .._errors import ModelError, SchemaError
 from ..analysis import check_row, feature_grids, ice, residuals, what_if
@@ -199,24 +202,31 @@ class WhatIfEditor(w.VBox):
         self.editors_: dict[str, w.Widget] = {}
         self.missing_: dict[str, w.ToggleButton] = {}
         rows = []
+        # one Layout and one style model shared by all rows' labels, toggles and boxes: the
+        # page builds a third as many widget models (the editors keep their own layouts,
+        # whose border marks an edited value)
+        label_layout, toggle_layout, row_layout = (w.Layout(width="120px"),
+                                                   w.Layout(width="44px"), w.Layout())
+        label_style, toggle_style, editor_style = (LabelStyle(), ToggleButtonStyle(),
+                                                   DescriptionStyle())
         for name in self.session.features:
             spec = self.session.schema[name]
-            editor = make_editor(spec)
+            editor = make_editor(spec, style=editor_style)
             editor.observe(lambda c, n=name: self._on_editor(n, c["new"]), "value")
             editor.add_class(f"mld-edit-{css_name(name)}")
-            label = w.Label(name + ("" if spec.mutable else " (fixed)"),
-                            layout=w.Layout(width="120px"),
+            label = w.Label(name + ("" if spec.mutable else " (fixed)"), layout=label_layout,
+                            style=label_style,
                             tooltip=None if spec.mutable else "immutable: searches keep it fixed")
             label.add_class("mld-feature-label")
             parts = [label, editor]
             if spec.kind in ("numeric", "integer"):
                 toggle = w.ToggleButton(description="NA", tooltip="set missing",
-                                        layout=w.Layout(width="44px"))
+                                        layout=toggle_layout, style=toggle_style)
                 toggle.observe(lambda c, n=name: self._on_missing(n, c["new"]), "value")
                 self.missing_[name] = toggle
                 parts.append(toggle)
             self.editors_[name] = editor
-            rows.append(w.HBox(parts))
+            rows.append(w.HBox(parts, layout=row_layout))
         self.editor_panel_.children = rows
         self._reset_grids()
 
