@@ -28,7 +28,14 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.model_selection import cross_val_score
 
 import mldebug_widgets as mdw
-from mldebug_widgets.analysis import _rules, _rules_eval, assertions
+from mldebug_widgets.analysis import (
+    _rules,
+    _rules_eval,
+    _rules_lexer,
+    _rules_parser,
+    _rules_tree,
+    assertions,
+)
 from mldebug_widgets.analysis._rules import dump
 from mldebug_widgets.analysis.assertions import (
     RuleModel,
@@ -259,7 +266,7 @@ def test_evaluation_reaches_no_eval_nor_new_imports(monkeypatch):
 
 
 def test_modules_never_call_eval_exec_compile_or_import_dynamically():
-    for module in (_rules, _rules_eval, assertions):
+    for module in (_rules, _rules_lexer, _rules_parser, _rules_tree, _rules_eval, assertions):
         tree = ast.parse(Path(module.__file__).read_text())
         names = {n.func.id for n in ast.walk(tree)
                  if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}

@@ -1,9 +1,11 @@
-"""The model-assertion language: tokenizer, parser and AST (evaluation: ``_rules_eval``).
+"""The model-assertion language: :func:`parse_rule`, :func:`parse_rules` and all its names.
 
-A rule is ``condition -> action``. The text is tokenized by one regular expression and
-parsed by recursive descent into :class:`Node` trees; nothing is ever passed to ``eval``,
-``exec``, ``compile`` or ``__import__``, names are looked up in a DataFrame, and the only
-calls are the functions of ``_FUNCS`` implemented here. Precedence, loosest first:
+A rule is ``condition -> action``. The text is tokenized by one regular expression
+(``_rules_lexer``) and parsed by recursive descent (``_rules_parser``) into :class:`Node`
+trees (``_rules_tree``, with :class:`Rule` and the errors); nothing is ever passed to
+``eval``, ``exec``, ``compile`` or ``__import__``, names are looked up in a DataFrame, and
+the only calls are the functions of ``_FUNCS`` (evaluation: ``_rules_eval``). Every name of
+those modules is importable from here. Precedence, loosest first:
 ``or``, ``and``, ``not``, comparisons (``< <= > >= == !=``, chains such as ``0 < x < 5``,
 ``in (...)``, ``not in (...)``, ``is [not] missing``), ``+ -``, ``* /``, unary minus.
 
@@ -14,154 +16,31 @@ is missing while ``x <= 1`` is False. Test missingness explicitly with ``is miss
 
 from __future__ import annotations
 
-import difflib
-import keyword
-import re
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-_CMP = ("<", "<=", ">", ">=", "==", "!=")
-_FUNCS = {"abs": (1, 1), "min": (2, 99), "max": (2, 99), "is_missing": (1, 1)}
-_WORDS = {"and", "or", "not", "in", "is", "missing"}
-_BOOLS = {"true": True, "false": False, "True": True, "False": False}
-_PY_KEYWORDS = set(keyword.kwlist) - _WORDS - set(_BOOLS)
-_ACTIONS = 'flag "message", override <number> or clip <lo> <hi>'
-_HINTS = {"=": "compare with ==", ";": "write one rule per line", ".": "attributes are not "
-          "part of the language; backquote a name with dots: `a.b`", "&": "use and",
-          "|": "use or", "!": "use not or !=", ":": "", "{": "", "}": ""}
-_TOKEN = re.compile(r"""(?P<space>[ \t]+)|(?P<comment>\#.*)
- |(?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)|(?P<name>[^\W\d]\w*)|(?P<qname>`[^`\n]*`?)
- |(?P<str>"(?:[^"\\\n]|\\.)*"?|'(?:[^'\\\n]|\\.)*'?)|(?P<op>->|<=|>=|==|!=|[<>+\-*/(),\[\]])
-""", re.VERBOSE)
-_ESCAPE = re.compile(r"\\(.)")
-
-
-class RuleSyntaxError(ValueError):
-    """A rule that cannot be parsed or evaluated; ``position`` is the 0-based offset.
-
-    The message quotes the offending token and shows the rule with a caret under it.
-    ``line`` is the 1-based line (or list position) for :func:`parse_rules`, else None.
-
-    Examples
-    --------
-    >>> try:
-    ...     parse_rule("(AGE < 21 and ) -> flag 'x'")
-    ... except RuleSyntaxError as exc:
-    ...     print(exc.position, str(exc).splitlines()[0])
-    14 unexpected ')' at position 14; expected a value or a condition
-    """
-
-    def __init__(self, reason: str, text: str, position: int, hint: str = "",
-                 line: int | None = None):
-        self.reason, self.text, self.position, self.hint, self.line = (
-            reason, text, position, hint, line)
-        where = f"line {line}: " if line is not None else ""
-        super().__init__(f"{where}{reason} at position {position}{'; ' + hint if hint else ''}"
-                         f"\n  {text}\n  {' ' * position}^")
-
-    def at_line(self, line: int) -> RuleSyntaxError:
-        """Return the same error reported at ``line`` (of a list of rules)."""
-        return type(self)(self.reason, self.text, self.position, self.hint, line)
-
-
-class RuleTypeError(RuleSyntaxError, TypeError):
-    """Operands of the wrong kind (text compared with a number, arithmetic on a condition).
-
-    Also a :class:`RuleSyntaxError` (one ``except`` catches every rule error with its
-    position) and a :class:`TypeError`.
-    """
-
-
-@dataclass(frozen=True)
-class Node:
-    """One node of a parsed condition: ``kind``, source span and static ``type``.
-
-    Kinds: ``num``/``str`` (``value`` the literal), ``feature`` (``value`` the name),
-    ``prediction`` (``value`` None or a class), ``label``, ``neg``, ``arith`` and ``cmp``
-    (``value`` the operator), ``in`` (``value`` the literals), ``missing``, ``not``,
-    ``and``, ``or``, ``call`` (``value`` the function). ``type`` is ``bool``, ``num``,
-    ``str`` or ``any`` (a feature or label of unknown kind).
-    """
-
-    kind: str
-    pos: int
-    end: int
-    value: Any = None
-    children: tuple[Node, ...] = ()
-    type: str = field(default="bool", compare=False)
-
-    def walk(self) -> Iterator[Node]:
-        """Yield this node and its descendants, depth first."""
-        yield self
-        for child in self.children:
-            yield from child.walk()
-
-
-@dataclass(frozen=True)
-class Rule:
-    """A parsed rule: the text, its condition tree and its action.
-
-    Build it with :func:`parse_rule`. ``action`` is ``"flag"`` (``message``),
-    ``"override"`` (``value``: the prediction to set) or ``"clip"`` (``bounds``).
-
-    Examples
-    --------
-    >>> rule = parse_rule('AGE < 21 and prediction > 0.5 -> flag "young, high risk"')
-    >>> rule.action, rule.message, rule.features, rule.uses_prediction
-    ('flag', 'young, high risk', ('AGE',), True)
-    >>> import pandas as pd
-    >>> rule.evaluate(pd.DataFrame({"AGE": [19, 30, None]}), prediction=[0.9, 0.9, 0.9])
-    array([ True, False, False])
-    """
-
-    text: str
-    condition: Node = field(repr=False)
-    action: str = "flag"
-    message: str | None = None
-    value: float | None = None
-    bounds: tuple[float, float] | None = None
-
-    def __repr__(self) -> str:
-        return f"Rule({self.text!r})"
-
-    @property
-    def features(self) -> tuple[str, ...]:
-        """The feature names the condition reads, in order of first use."""
-        return tuple(dict.fromkeys(n.value for n in self.condition.walk()
-                                   if n.kind == "feature"))
-
-    @property
-    def uses_prediction(self) -> bool:
-        """Whether the condition reads the model's prediction."""
-        return any(n.kind == "prediction" for n in self.condition.walk())
-
-    @property
-    def uses_label(self) -> bool:
-        """Whether the condition reads the true label."""
-        return any(n.kind == "label" for n in self.condition.walk())
-
-    def evaluate(self, frame: pd.DataFrame, *, prediction: Any = None,
-                 label: Any = None) -> np.ndarray:
-        """Return where the condition holds on ``frame``, a boolean array (vectorised).
-
-        ``prediction`` is one score per row, or a DataFrame with one column per class
-        (for ``prediction[<class>]``); ``label`` is one true label per row.
-        """
-        if isinstance(prediction, pd.DataFrame):
-            scores, names, task = prediction.to_numpy(float), list(prediction.columns), \
-                "multiclass"
-        else:
-            scores = None if prediction is None else np.asarray(prediction, float)[:, None]
-            names, task = ["prediction"], "regression"
-        from ._rules_eval import Resolver, condition_mask
-
-        resolver = Resolver(frame, scores=scores, names=names, task=task,
-                            labels=None if label is None else np.asarray(label))
-        return condition_mask(self, resolver)
+from ._rules_lexer import (  # noqa: F401 (re-exported)
+    _ACTIONS,
+    _BOOLS,
+    _CMP,
+    _ESCAPE,
+    _FUNCS,
+    _HINTS,
+    _PY_KEYWORDS,
+    _TOKEN,
+    _WORDS,
+    tokenize,
+)
+from ._rules_parser import _KIND, _Parser, close_matches  # noqa: F401 (re-exported)
+from ._rules_tree import (  # noqa: F401 (re-exported)
+    Node,
+    Rule,
+    RuleSyntaxError,
+    RuleTypeError,
+    dump,
+)
 
 
 def parse_rule(text: str, *, features: Any = None) -> Rule:
@@ -224,28 +103,6 @@ def parse_rules(rules: Any, *, features: Any = None) -> tuple[Rule, ...]:
     return tuple(parsed)
 
 
-def dump(node: Node) -> str:
-    """Return a condition tree as an s-expression (tests and debugging).
-
-    Examples
-    --------
-    >>> dump(parse_rule("x in (1, 2) or `my col` <= -2 -> flag 'm'").condition)
-    '(or (in x (1 2)) (<= `my col` (- 2)))'
-    """
-    if node.kind in ("num", "str"):
-        return repr(node.value)
-    if node.kind == "feature":
-        return node.value if node.value.isidentifier() else f"`{node.value}`"
-    if node.kind in ("prediction", "label"):
-        return node.kind + ("" if node.value is None else f"[{node.value!r}]")
-    head = {"arith": node.value, "cmp": node.value, "neg": "-", "call": node.value}.get(
-        node.kind, node.kind)
-    parts = [dump(c) for c in node.children]
-    if node.kind == "in":
-        parts.append("(" + " ".join(map(repr, node.value)) + ")")
-    return f"({head} {' '.join(parts)})"
-
-
 def _feature_kinds(features: Any) -> dict[str, str] | None:
     if features is None:
         return None
@@ -257,321 +114,3 @@ def _feature_kinds(features: Any) -> dict[str, str] | None:
         return {name: "str" if s.kind == "categorical" and any(isinstance(c, str)
                 for c in s.categories) else "num" for name, s in features.items()}
     return {str(name): "any" for name in features}
-
-
-class _Parser:
-    def __init__(self, text: str, kinds: dict[str, str] | None):
-        self.text, self.kinds, self.tokens, self.i = text, kinds, [], 0
-        pos, self.text_end = 0, len(text.rstrip())
-        while pos < len(text):  # a bad character becomes an error token: errors in text order
-            m = _TOKEN.match(text, pos)
-            kind, value = (m.lastgroup, m.group()) if m else ("error", text[pos])
-            if kind == "comment":
-                self.text_end = len(text[:pos].rstrip())
-                break
-            if kind == "error" or kind in ("qname", "str") and (
-                    len(value) < 2 or value[-1] != value[0]) or value == "``" or (
-                    kind == "name" and value in _PY_KEYWORDS):
-                self.tokens.append(("error", value, pos, pos))
-                break
-            if kind != "space":
-                self.tokens.append((kind, value, pos, m.end()))
-            pos = m.end()
-        self.tokens.append(("end", "", self.text_end, self.text_end))
-
-    # -- helpers --------------------------------------------------------------------------
-    def fail(self, reason: str, pos: int, hint: str = "", error: type = RuleSyntaxError):
-        raise error(reason, self.text[: self.text_end], pos, hint)
-
-    def peek(self, offset: int = 0) -> tuple:
-        token = self.tokens[min(self.i + offset, len(self.tokens) - 1)]
-        if token[0] == "error":
-            self.bad_token(token[1], token[2])
-        return token
-
-    def bad_token(self, value: str, pos: int) -> None:
-        if value in _PY_KEYWORDS:
-            self.fail(f"{value!r} is a Python keyword, not part of the rule language", pos,
-                      f"backquote a feature of that name: `{value}`")
-        if len(value) > 1 or value in "`'\"":
-            self.fail("empty name ``" if value == "``" else f"unterminated "
-                      f"{'name' if value[0] == '`' else 'string'} {value}", pos,
-                      "" if value == "``" else "close it with " + value[0])
-        reason = "a rule is one line (parse several with parse_rules)" if value in "\r\n" \
-            else f"unexpected character {value!r}"
-        self.fail(reason, pos, _HINTS.get(value, ""))
-
-    def take(self) -> tuple:
-        self.i += 1
-        return self.tokens[self.i - 1]
-
-    def at(self, *values: str) -> bool:
-        kind, value = self.peek()[:2]
-        return kind in ("op", "name") and value in values
-
-    def unexpected(self, expected: str) -> None:
-        kind, value, pos, _ = self.peek()
-        what = "end of rule" if kind == "end" else f"{value!r}"
-        self.fail(f"unexpected {what}", pos, f"expected {expected}")
-
-    def src(self, node: Node) -> str:
-        return self.text[node.pos: node.end]
-
-    def need(self, node: Node, types: tuple, role: str) -> Node:
-        if node.type not in types:
-            self.fail(f"{self.src(node)!r} is {_KIND[node.type]} but {role}", node.pos,
-                      error=RuleTypeError)
-        return node
-
-    # -- grammar --------------------------------------------------------------------------
-    def rule(self) -> Rule:
-        if self.peek()[0] == "end":
-            self.unexpected("a condition")
-        cond = self.or_expr()
-        if not self.at("->"):
-            self.unexpected("'->' and an action" if self.peek()[0] == "end" else
-                            "an operator, 'and', 'or' or '->'")
-        if cond.type != "bool":
-            self.fail(f"the condition {self.src(cond)!r} is a value, not true or false",
-                      cond.pos, f"compare it, e.g. {self.src(cond)} > 0", RuleTypeError)
-        self.take()
-        kind, word, pos, _ = self.take()
-        message = value = bounds = None
-        if word == "flag" and kind == "name":
-            if self.peek()[0] != "str":
-                self.unexpected('a message in quotes: flag "why this row is suspect"')
-            message = self.string(self.take())
-        elif word == "override" and kind == "name":
-            value = self.signed("a number: override 0.5")
-        elif word == "clip" and kind == "name":
-            bounds = (self.signed("two numbers: clip 0 0.8"),
-                      self.signed("two numbers: clip 0 0.8"))
-            if bounds[0] > bounds[1]:
-                self.fail(f"clip bounds {bounds[0]:g} > {bounds[1]:g}", pos, "write clip lo hi")
-        else:
-            self.i -= 1
-            self.unexpected("an action: " + _ACTIONS)
-        if self.peek()[0] != "end":
-            self.unexpected("the end of the rule ('->' appears once)")
-        return Rule(self.text[: self.text_end], cond, word, message, value, bounds)
-
-    def signed(self, expected: str) -> float:
-        sign = -1 if self.at("-") and self.take() else 1
-        if self.peek()[0] != "num":
-            self.unexpected(expected)
-        return sign * float(self.number(self.take()))
-
-    def bool_chain(self, word: str, sub: Callable[[], Node]) -> Node:
-        first = sub()
-        parts = [first]
-        while self.at(word):
-            self.take()
-            parts.append(sub())
-        if len(parts) == 1:
-            return first
-        for part in parts:
-            self.need(part, ("bool",), f"'{word}' joins conditions; compare it first")
-        return Node(word, first.pos, parts[-1].end, None, tuple(parts))
-
-    def or_expr(self) -> Node:
-        return self.bool_chain("or", self.and_expr)
-
-    def and_expr(self) -> Node:
-        return self.bool_chain("and", self.not_expr)
-
-    def not_expr(self) -> Node:
-        if self.at("not") and self.peek()[0] == "name":
-            pos = self.take()[2]
-            operand = self.need(self.not_expr(), ("bool",), "'not' negates a condition")
-            return Node("not", pos, operand.end, None, (operand,))
-        return self.comparison()
-
-    def comparison(self) -> Node:
-        left = self.arith()
-        if self.at(*_CMP):
-            parts, first = [], left
-            while self.at(*_CMP):
-                op = self.take()[1]
-                right = self.arith()
-                parts.append(self.compare(op, left, right))
-                left = right
-            return parts[0] if len(parts) == 1 else Node("and", first.pos, left.end, None,
-                                                         tuple(parts))
-        if self.at("is"):
-            self.take()
-            negated = self.at("not") and bool(self.take())
-            if not self.at("missing"):
-                self.unexpected("'missing' (x is missing, x is not missing)")
-            end = self.take()[3]
-            node = Node("missing", left.pos, end, None, (self.need(left, ("num", "str", "any"),
-                                                                   "'is missing' tests a value"),))
-            return Node("not", left.pos, end, None, (node,)) if negated else node
-        if self.at("in") or (self.at("not") and self.peek(1)[:2] == ("name", "in")):
-            negated = self.take()[1] == "not" and bool(self.take())
-            self.need(left, ("num", "str", "any"), "'in' tests a value")
-            node = self.in_list(left)
-            return Node("not", left.pos, node.end, None, (node,)) if negated else node
-        return left
-
-    def compare(self, op: str, left: Node, right: Node) -> Node:
-        for side in (left, right):
-            self.need(side, ("num", "str", "any"), f"'{op}' compares values")
-        types = {left.type, right.type}
-        if types == {"num", "str"}:
-            self.fail(f"cannot compare {self.src(left)!r} ({_KIND[left.type]}) with "
-                      f"{self.src(right)!r} ({_KIND[right.type]})", right.pos,
-                      "compare text with a quoted string and numbers with numbers",
-                      RuleTypeError)
-        if "str" in types and op not in ("==", "!="):
-            self.fail(f"{op!r} orders numbers; text can only be compared with == or !=",
-                      left.pos, "", RuleTypeError)
-        return Node("cmp", left.pos, right.end, op, (left, right))
-
-    def items(self, sub: Callable[[], Any]) -> tuple[list, int]:
-        """Parse ``sub (, sub)* [,] )`` after an opening parenthesis; return (items, end)."""
-        values = [sub()]
-        while self.at(",") and self.take() and not self.at(")"):
-            values.append(sub())
-        if not self.at(")"):
-            self.unexpected("',' or ')'")
-        return values, self.take()[3]
-
-    def in_list(self, left: Node) -> Node:
-        if not self.at("("):
-            self.unexpected("'(' and a list of values: x in (1, 2)")
-        self.take()
-        values, end = self.items(lambda: self.literal("a number or a quoted string"))
-        kinds = {"str" if isinstance(v, str) else "num" for v in values} | (
-            {left.type} - {"any"})
-        if len(kinds) > 1:
-            self.fail(f"{self.src(left)!r} in (...) mixes text and numbers", left.pos,
-                      "list values of one kind", RuleTypeError)
-        return Node("in", left.pos, end, tuple(values), (left,))
-
-    def literal(self, expected: str) -> Any:
-        sign = -1 if self.at("-") and self.take() else 1
-        kind, value = self.peek()[:2]
-        if kind == "num":
-            return sign * self.number(self.take())
-        if kind == "str" and sign == 1:
-            return self.string(self.take())
-        if kind == "name" and value in _BOOLS and sign == 1:
-            return _BOOLS[self.take()[1]]
-        self.unexpected(expected)
-
-    def number(self, token: tuple) -> int | float:
-        text = token[1]
-        try:
-            number = int(text) if text.isdigit() else float(text)
-            finite = bool(np.isfinite(float(number)))
-        except (ValueError, OverflowError):
-            finite = False
-        if not finite:
-            self.fail(f"number {text[:20]} is too large", token[2])
-        return number
-
-    def string(self, token: tuple) -> str:
-        body = token[1][1:-1]
-        for bad in _ESCAPE.finditer(body):
-            if bad.group(1) not in "\\\"'":
-                self.fail(f"unknown escape {bad.group()!r} in string", token[2] + 1 + bad.start(),
-                          "only \\\" \\' and \\\\ are escapes")
-        return _ESCAPE.sub(lambda m: m.group(1), body)
-
-    def arith(self) -> Node:
-        return self.binary(("+", "-"), self.term)
-
-    def term(self) -> Node:
-        return self.binary(("*", "/"), self.unary)
-
-    def binary(self, ops: tuple, sub: Callable[[], Node]) -> Node:
-        left = sub()
-        while self.at(*ops) and self.peek()[0] == "op":
-            op = self.take()[1]
-            right = sub()
-            for side in (left, right):
-                self.need(side, ("num", "any"), f"{op!r} needs numbers")
-            left = Node("arith", left.pos, right.end, op, (left, right), "num")
-        return left
-
-    def unary(self) -> Node:
-        if self.at("-", "+") and self.peek()[0] == "op":
-            op, pos = self.take()[1:3]
-            operand = self.need(self.unary(), ("num", "any"), f"unary {op!r} needs a number")
-            return operand if op == "+" else Node("neg", pos, operand.end, None, (operand,),
-                                                  "num")
-        return self.primary()
-
-    def primary(self) -> Node:
-        kind, value, pos, end = self.peek()
-        if kind == "num":
-            return Node("num", pos, end, self.number(self.take()), type="num")
-        if kind == "str":
-            return Node("str", pos, end, self.string(self.take()), type="str")
-        if kind == "qname":
-            self.take()
-            return self.feature(value[1:-1], pos, end)
-        if self.at("("):
-            self.take()
-            inner = self.or_expr()
-            if not self.at(")"):
-                self.unexpected("')'")
-            return Node(inner.kind, pos, self.take()[3], inner.value, inner.children, inner.type)
-        if kind != "name" or value in _WORDS or value in _PY_KEYWORDS:
-            self.unexpected("a value or a condition")
-        self.take()
-        following = self.peek()[:2]
-        if value in _BOOLS:
-            return Node("num", pos, end, _BOOLS[value], type="num")
-        if following == ("op", "("):
-            return self.call(value, pos)
-        if value == "prediction":
-            if following != ("op", "["):
-                return Node("prediction", pos, end, None, type="num")
-            self.take()
-            cls = self.take()[1] if self.peek()[0] == "name" else self.literal(
-                "a class: prediction[1] or prediction['yes']")
-            if not self.at("]"):
-                self.unexpected("']'")
-            return Node("prediction", pos, self.take()[3], cls, type="num")
-        if following == ("op", "["):
-            self.fail(f"unexpected '[' after {value!r}", self.peek()[2],
-                      "only prediction takes a class in brackets")
-        if value == "label":
-            return Node("label", pos, end, type="any")
-        return self.feature(value, pos, end)
-
-    def call(self, name: str, pos: int) -> Node:
-        if name not in _FUNCS:
-            self.fail(f"{name!r} is not a function of the rule language", pos,
-                      f"the functions are {', '.join(sorted(_FUNCS))}")
-        self.take()
-        args, end = self.items(self.or_expr)
-        lo, hi = _FUNCS[name]
-        if not lo <= len(args) <= hi:
-            self.fail(f"{name}() takes {lo if lo == hi else f'at least {lo}'} argument(s), "
-                      f"got {len(args)}", pos)
-        if name == "is_missing":
-            arg = self.need(args[0], ("num", "str", "any"), "is_missing() tests a value")
-            return Node("missing", pos, end, None, (arg,))
-        for arg in args:
-            self.need(arg, ("num", "any"), f"{name}() needs numbers")
-        return Node("call", pos, end, name, tuple(args), "num")
-
-    def feature(self, name: str, pos: int, end: int) -> Node:
-        if self.kinds is not None and name not in self.kinds:
-            hint = f"keywords are lowercase: {name.lower()}" if name.lower() in _WORDS else \
-                close_matches(name, list(self.kinds))
-            self.fail(f"unknown feature {name!r}", pos, hint)
-        return Node("feature", pos, end, name, type=(self.kinds or {}).get(name, "any"))
-
-
-_KIND = {"num": "a number", "str": "text", "any": "a value", "bool": "a condition"}
-
-
-def close_matches(name: str, names: list[str]) -> str:
-    """Return a hint for an unknown name: up to 3 close matches, or the first names."""
-    close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
-    if close:
-        return f"did you mean {', '.join(map(repr, close))}?"
-    return f"features are {', '.join(names[:12])}{'...' if len(names) > 12 else ''}"

@@ -3,31 +3,26 @@
 from __future__ import annotations
 
 import html
-import threading
 from typing import Any
 
-import bqplot as bq
 import ipywidgets as w
 import numpy as np
 import pandas as pd
 import traitlets
-from bqplot.interacts import BrushSelector
 
-from ..analysis import benchmark, error_tree, residuals
+from ..analysis import error_tree, residuals
 from ..analysis.residuals import KINDS_BY_TASK, bin_labels, with_predictions
-from ..analysis.sampling import density_2d, display_sample
 from ..session import DebugSession
-from . import _plots
 from ._common import as_session, target_name
+from ._residual_benchmark import _BenchmarkTab
+from ._residual_views import PALETTE, close_tree, facet_panel, highlight, largest
 from ._table import RowTable
 
-PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf",
-           "#bcbd22", "#7f7f7f", "#ff7f0e"]
 MAX_FACETS = 12
 _JITTER = 0.35
 
 
-class ResidualExplorer(w.VBox):
+class ResidualExplorer(_BenchmarkTab, w.VBox):
     """Plot residuals against predictions or any feature; brush rows to inspect and share.
 
     The kernel keeps every residual; the browser gets a bounded payload whatever the number
@@ -166,95 +161,11 @@ class ResidualExplorer(w.VBox):
         self.tabs_ = w.Tab(children=[self.selected_table_, self.worst_table_, rules_box,
                                      self._build_benchmark()],
                            titles=("Selected rows", "Worst rows", "Error tree", "Benchmark"))
-        self.children = [self.controls_, self.summary_, self.plots_, self.legend_, self.tabs_]
-
-    def _build_benchmark(self) -> w.VBox:
-        self.benchmark_kind_ = w.Dropdown(options=[("regularised linear model", "linear"),
-                                                   ("depth-4 tree", "tree")],
-                                          description="benchmark", layout=w.Layout(width="320px"))
-        self.benchmark_cv_ = w.Dropdown(options=[("in-sample", None), ("5-fold out-of-fold", 5)],
-                                        description="fit", layout=w.Layout(width="240px"))
-        self.benchmark_button_ = w.Button(description="Fit benchmark", icon="play")
-        self.benchmark_button_.on_click(lambda _: self._run_in_thread())
-        self.benchmark_which_ = w.ToggleButtons(
-            options=[("model wrong, benchmark right", "model_worse"),
-                     ("benchmark wrong, model right", "benchmark_worse")])
-        self.benchmark_which_.observe(lambda _: self._show_benchmark(), "value")
-        self.benchmark_status_ = w.HTML()
-        self.benchmark_status_.add_class("mld-benchmark-status")
-        self.benchmark_metrics_ = w.HTML()
-        self.benchmark_summary_ = w.HTML()
-        select = w.Button(description="Select these rows")
-        select.on_click(lambda _: self.select_rows(
-            self.benchmark_.rows(self.benchmark_which_.value)) if self.benchmark_ else None)
-        self.benchmark_table_ = RowTable(self._focus, css_class="mld-benchmark-rows")
         for table in (self.selected_table_, self.worst_table_, self.benchmark_table_):
             table.follow(self.session)  # a row picked again after focus moved loads again
-        self.benchmark_ = None
-        self._benchmark_thread: threading.Thread | None = None
-        return w.VBox([w.HBox([self.benchmark_kind_, self.benchmark_cv_,
-                               self.benchmark_button_]), self.benchmark_status_,
-                       self.benchmark_metrics_, w.HBox([self.benchmark_which_, select]),
-                       self.benchmark_summary_, self.benchmark_table_])
+        self.children = [self.controls_, self.summary_, self.plots_, self.legend_, self.tabs_]
 
     # -- public actions ------------------------------------------------------------------
-    def run_benchmark(self) -> None:
-        """Fit the chosen benchmark model and show where it and the model disagree."""
-        self.benchmark_status_.value = "fitting the benchmark…"
-        try:
-            self.benchmark_ = benchmark(self.session, estimator=self.benchmark_kind_.value,
-                                        cv=self.benchmark_cv_.value)
-        except (ValueError, TypeError) as exc:
-            self.benchmark_status_.value = (f"<span style='color:#b00020'>⚠ "
-                                            f"{html.escape(str(exc))}</span>")
-            return
-        self.benchmark_status_.value = ""
-        self._show_benchmark()
-
-    def _run_in_thread(self) -> None:
-        """Fit off the UI path: the page stays responsive while a big benchmark fits."""
-        self.benchmark_button_.disabled = True
-
-        def work() -> None:
-            try:
-                self.run_benchmark()
-            finally:
-                self.benchmark_button_.disabled = False
-
-        self._benchmark_thread = threading.Thread(target=work, daemon=True)
-        self._benchmark_thread.start()
-
-    def _show_benchmark(self) -> None:
-        result = self.benchmark_
-        if result is None:
-            return
-        metrics = result.metrics
-        rows = "".join(
-            f"<tr><td>{html.escape(str(name))}</td>" + "".join(
-                f"<td>{v:.4g}</td>" for v in metrics.loc[name, ["model", "benchmark",
-                                                                 "difference"]]) + "</tr>"
-            for name in metrics.index)
-        counts = {w_: len(result.rows(w_)) for w_ in ("model_worse", "benchmark_worse",
-                                                      "both_wrong")}
-        self.benchmark_metrics_.value = (
-            "<table><tr><th>metric</th><th>model</th><th>benchmark</th><th>difference</th>"
-            f"</tr>{rows}</table><small>{counts['model_worse']:,} rows only the model gets "
-            f"wrong · {counts['benchmark_worse']:,} only the benchmark · "
-            f"{counts['both_wrong']:,} both</small>")
-        which = self.benchmark_which_.value
-        summary = result.summary(which, self.session.X, schema=self.session.schema).head(5)
-        lines = "".join(
-            f"<li><b>{html.escape(str(name))}</b>: "
-            + (f"{html.escape(str(r['value']))} is {r['in_rows']:.0%} of these rows vs "
-               f"{r['overall']:.0%} overall" if r["kind"] == "categorical" else
-               f"mean {r['in_rows']:.4g} here vs {r['overall']:.4g} overall")
-            + f" (effect {r['effect']:+.2f})</li>" for name, r in summary.iterrows())
-        self.benchmark_summary_.value = f"<small>How these rows differ:</small><ul>{lines}</ul>"
-        ys = self._residuals()
-        order = _largest(np.flatnonzero(result.mask(which)), ys, self.benchmark_table_.max_rows)
-        frame = with_predictions(self.session, order).assign(residual=ys[order])
-        self.benchmark_table_.show(frame, label_columns=self._label_columns(frame))
-
     def select_region(self, *, x: tuple[float, float], y: tuple[float, float],
                       panel: int = 0) -> None:
         """Select every row of ``panel`` whose (x, residual) lies in the box (what a brush does).
@@ -348,14 +259,16 @@ class ResidualExplorer(w.VBox):
             groups = [("", np.arange(len(xs)))]
         budget = max(200, self.max_points // len(groups))
         old, self.panels_ = self.panels_, []
-        self.panels_ = [self._panel(title, rows, xs, ys, codes, budget, len(groups) > 1)
+        self.panels_ = [facet_panel(title, rows, xs, ys, codes, budget, len(groups) > 1,
+                                    x_label=self.x_axis, n_extreme=self.n_extreme,
+                                    on_brush=self._on_brush)
                         for title, rows in groups]
         columns = 1 if len(groups) == 1 else min(3, len(groups))
         self.plots_.layout.grid_template_columns = " ".join(["1fr"] * columns)
         self.plots_.children = [p["figure"] for p in self.panels_]
         seen: set[int] = set()
         for panel in old:  # close the replaced figures, marks, scales and brushes
-            _close_tree(panel["figure"], seen)
+            close_tree(panel["figure"], seen)
         drawn = sum(len(p["scatter"].x) for p in self.panels_)
         res_name = residuals(s, self.kind).name
         self.summary_.value = (
@@ -366,49 +279,6 @@ class ResidualExplorer(w.VBox):
             f"<span style='color:{PALETTE[i]}'>● {html.escape(n)}</span>"
             for i, n in enumerate(names))
         self._on_selection()
-
-    def _panel(self, title: str, rows: np.ndarray, xs: np.ndarray, ys: np.ndarray,
-               codes: np.ndarray | None, budget: int, small: bool) -> dict:
-        sample = rows[display_sample(ys[rows], max_points=budget,
-                                     n_extreme=min(self.n_extreme, budget // 2))]
-        x_scale, y_scale = bq.LinearScale(), bq.LinearScale()
-        xc, yc, counts = density_2d(xs[rows], ys[rows])
-        cell_y, cell_x = np.nonzero(np.isfinite(counts))  # one grey square per non-empty cell
-        density = bq.Scatter(x=xc[cell_x], y=yc[cell_y], color=np.log1p(counts[cell_y, cell_x]),
-                             scales={"x": x_scale, "y": y_scale,
-                                     "color": bq.ColorScale(colors=["#ececec", "#8a8a8a"])},
-                             marker="square", default_size=110, stroke="transparent",
-                             opacities=[0.8])
-        scales = {"x": x_scale, "y": y_scale}
-        extra = {}
-        if codes is not None:
-            scales["color"] = bq.OrdinalColorScale(domain=list(range(len(PALETTE))),
-                                                   colors=PALETTE)
-            extra["color"] = codes[sample]
-        scatter = bq.Scatter(x=xs[sample], y=ys[sample], scales=scales, default_size=12,
-                             opacities=[0.7], colors=[_plots.EDITED],
-                             stroke="transparent", **extra)
-        highlight = bq.Scatter(x=[], y=[], scales={"x": x_scale, "y": y_scale},
-                               colors=[_plots.AVERAGE], default_size=28, stroke="black",
-                               stroke_width=0.5)
-        brush = BrushSelector(x_scale=x_scale, y_scale=y_scale, marks=[scatter],
-                              color="orange")
-        panel = {"rows": rows, "sample": sample, "scatter": scatter, "highlight": highlight,
-                 "brush": brush}
-        brush.observe(lambda c, p=panel: self._on_brush(p, c), names=["brushing", "selected_x",
-                                                                      "selected_y"])
-        x_label = "prediction" if self.x_axis == "prediction" else self.x_axis
-        figure = bq.Figure(
-            marks=[density, scatter, highlight], interaction=brush, title=title,
-            axes=[bq.Axis(scale=x_scale, label=x_label, tick_format=".3~g",
-                          grid_lines="none"),
-                  bq.Axis(scale=y_scale, side="left", label="residual", label_offset="45px",
-                          tick_format=".3~g", grid_lines="dashed")],
-            animation_duration=0, fig_margin=dict(top=35, bottom=45, left=60, right=15),
-            layout=w.Layout(width="100%", height="260px" if small else "380px"))
-        figure.add_class("mld-residual-plot")
-        panel["figure"] = figure
-        return panel
 
     def _on_brush(self, panel: dict, change: dict) -> None:
         brush = panel["brush"]
@@ -428,15 +298,9 @@ class ResidualExplorer(w.VBox):
         elif s.selected_rows:
             selected[s.X.index.get_indexer(list(s.selected_rows))] = True
         xs, ys = self._coordinates()
-        for panel in self.panels_:
-            rows = panel["rows"][selected[panel["rows"]]]
-            shown = rows[display_sample(ys[rows], max_points=500, n_extreme=100)] \
-                if len(rows) else rows
-            with panel["highlight"].hold_sync():
-                panel["highlight"].x = xs[shown]
-                panel["highlight"].y = ys[shown]
+        highlight(self.panels_, selected, xs, ys)
         positions = np.flatnonzero(selected)
-        order = _largest(positions, ys, self.selected_table_.max_rows)
+        order = largest(positions, ys, self.selected_table_.max_rows)
         frame = with_predictions(s, order).assign(residual=ys[order])
         self.selected_table_.show(
             frame, label_columns=self._label_columns(frame),
@@ -446,7 +310,7 @@ class ResidualExplorer(w.VBox):
     def _retable(self, _change: dict | None = None) -> None:
         s = self.session
         ys = self._residuals()
-        order = _largest(np.arange(len(ys)), ys, self.worst_table_.max_rows)
+        order = largest(np.arange(len(ys)), ys, self.worst_table_.max_rows)
         frame = with_predictions(s, order).assign(residual=ys[order])
         self.worst_table_.show(frame, label_columns=self._label_columns(frame))
         tree = error_tree(s, kind=self.kind, max_depth=self.depth_.value,
@@ -481,29 +345,6 @@ class ResidualExplorer(w.VBox):
     def _label_columns(self, frame: pd.DataFrame) -> tuple[str, ...]:
         predictions = [c for c in frame.columns if c == "prediction" or c.startswith("P(")]
         return (*predictions[:1], "residual")
-
-
-def _largest(positions: np.ndarray, values: np.ndarray, k: int) -> np.ndarray:
-    """Return the ``k`` positions with the largest values, largest first."""
-    if len(positions) > k:
-        keep = np.argpartition(-values[positions], k - 1)[:k]
-        positions = np.sort(positions[keep])
-    return positions[np.argsort(-values[positions], kind="stable")]
-
-
-def _close_tree(widget: w.Widget, seen: set[int]) -> None:
-    """Close a widget and every widget it holds (marks, scales, axes, brush, layout)."""
-    if id(widget) in seen:
-        return
-    seen.add(id(widget))
-    for name in widget.keys:
-        value = getattr(widget, name, None)
-        items = value.values() if isinstance(value, dict) else \
-            value if isinstance(value, list | tuple) else [value]
-        for item in items:
-            if isinstance(item, w.Widget):
-                _close_tree(item, seen)
-    widget.close()
 
 
 class _FixedPredictions:
