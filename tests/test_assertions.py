@@ -31,7 +31,9 @@ import mldebug_widgets as mdw
 from mldebug_widgets.analysis import (
     _rules,
     _rules_eval,
+    _rules_export,
     _rules_lexer,
+    _rules_ops,
     _rules_parser,
     _rules_tree,
     assertions,
@@ -266,7 +268,8 @@ def test_evaluation_reaches_no_eval_nor_new_imports(monkeypatch):
 
 
 def test_modules_never_call_eval_exec_compile_or_import_dynamically():
-    for module in (_rules, _rules_lexer, _rules_parser, _rules_tree, _rules_eval, assertions):
+    for module in (_rules, _rules_lexer, _rules_parser, _rules_tree, _rules_ops, _rules_eval,
+                   _rules_export, assertions):
         tree = ast.parse(Path(module.__file__).read_text())
         names = {n.func.id for n in ast.walk(tree)
                  if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}

@@ -1,7 +1,9 @@
-"""The numbers behind :mod:`~mldebug_widgets.analysis.monitoring`: PSI, tests, encoding.
+"""The numbers behind :mod:`~mldebug_widgets.analysis.monitoring`: PSI, tests, drift rows.
 
 Each feature is handled on sorted, missing-free copies of its two columns: bin counts are a
-``searchsorted`` of the bin edges, so a million rows cost two sorts per feature.
+``searchsorted`` of the bin edges, so a million rows cost two sorts per feature. The input
+checks and error messages live in ``_drift_inputs`` and the anomaly encoding
+(``AnomalyEncoder``) in ``_anomaly_encoder``; both are importable from here too.
 
 PSI
     ``PSI = sum_b (c_b - r_b) * ln(c_b / r_b)``, where ``r_b`` and ``c_b`` are the shares of
@@ -25,45 +27,35 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ._anomaly_encoder import _F32_MAX, AnomalyEncoder  # noqa: F401 (re-exported)
+from ._drift_inputs import (  # noqa: F401 (re-exported)
+    _KINDS,
+    BAD_ALPHA,
+    BAD_BINS,
+    BAD_CORRECTION,
+    BOTH_REFERENCES,
+    COLUMN_MISMATCH,
+    EMPTY_BATCH,
+    NO_REFERENCE,
+    NOT_A_FRAME,
+    NOT_NUMERIC,
+    SESSION_COLUMNS,
+    UNKNOWN_FEATURES,
+    _plain,
+    _sorted,
+    check_batches,
+    check_options,
+    feature_kinds,
+)
+
 PSI_EPSILON = 1e-4
 STABLE_BELOW, SIGNIFICANT_ABOVE = 0.1, 0.25  # PSI bands: stable, moderate, significant
 _MAX_EXACT = 10_000  # scipy's ks_2samp tries its exact p-value up to this many rows
-_KINDS = {"numeric": "numeric", "integer": "numeric", "categorical": "categorical",
-          "boolean": "categorical"}
-_F32_MAX = float(np.finfo(np.float32).max)  # the forest computes in float32
-
-NOT_A_FRAME = "{name} must be a pandas DataFrame; got {type}. Wrap it: pandas.DataFrame(...)."
-EMPTY_BATCH = "the {name} batch is empty (0 rows); pass at least one row to compare."
-BOTH_REFERENCES = (
-    "pass either a reference frame or session= (whose rows are the reference), not both: "
-    "drift(current=batch, session=session) or drift(reference, batch)."
-)
-NO_REFERENCE = "pass a reference frame, or session= to use the session's rows as reference."
-COLUMN_MISMATCH = (
-    "reference and current have different columns: missing from current {missing}, not in "
-    "reference {extra}. Align the batches, or pass features=[...] to compare shared columns."
-)
-SESSION_COLUMNS = (
-    "current lacks columns of session.X that the model needs: {missing}; pass a batch with "
-    "every column of session.X."
-)
-UNKNOWN_FEATURES = "features {names} are not columns of both batches; columns are {columns}."
-BAD_BINS = "bins must be an integer >= 2 (e.g. bins=10 for deciles); got {bins!r}."
-BAD_ALPHA = "alpha must be a number between 0 and 1 (e.g. alpha=0.05); got {alpha!r}."
-BAD_CORRECTION = "correction must be 'bonferroni' or 'bh'; got {correction!r}."
-NOT_NUMERIC = (
-    "{name!r} is numeric but the {batch} column has dtype {dtype}; convert it "
-    "(pandas.to_numeric) or declare it categorical: schema={{{name!r}: {{'kind': "
-    "'categorical'}}}}."
-)
 
 
 def band(value: float) -> str:
@@ -268,17 +260,6 @@ def numeric_row(ref: np.ndarray, cur: np.ndarray, bins: int) -> tuple[dict, pd.D
                 ks(rs, cs), rs, cs)
 
 
-def _sorted(values: Any) -> list[Any]:
-    try:
-        return sorted(values)
-    except TypeError:
-        return sorted(values, key=str)
-
-
-def _plain(column: pd.Series) -> pd.Series:
-    return column.astype(object) if isinstance(column.dtype, pd.CategoricalDtype) else column
-
-
 def categorical_row(ref: pd.Series, cur: pd.Series) -> tuple[dict, pd.DataFrame]:
     """Compute the drift row and the PSI bins of one categorical feature (missing = NA).
 
@@ -300,173 +281,3 @@ def categorical_row(ref: pd.Series, cur: pd.Series) -> tuple[dict, pd.DataFrame]
     keep = np.ones(len(labels), dtype=bool)
     return _row("categorical", "chi2", counts_r, counts_c, labels, keep,
                 chi2(ref_counts, cur_counts))
-
-
-def feature_kinds(reference: pd.DataFrame, current: pd.DataFrame, features: list[str],
-                  schema: Any) -> dict[str, str]:
-    """Return ``"numeric"`` or ``"categorical"`` per feature, from the schema or the dtypes.
-
-    Examples
-    --------
-    >>> ref = pd.DataFrame({"a": [1, 2], "b": ["x", "y"], "c": [True, False]})
-    >>> feature_kinds(ref, ref, ["a", "b", "c"], {"a": {"kind": "categorical"}})
-    {'a': 'categorical', 'b': 'categorical', 'c': 'categorical'}
-    """
-    kinds = {}
-    for name in features:
-        spec = schema.get(name) if schema is not None else None
-        declared = spec.kind if hasattr(spec, "kind") else (spec or {}).get("kind")
-        if declared is not None and declared not in _KINDS:
-            raise ValueError(f"kind of {name!r} must be one of {sorted(_KINDS)}; "
-                             f"got {declared!r}.")
-        column = reference[name]
-        numeric = (pd.api.types.is_numeric_dtype(column)
-                   and not pd.api.types.is_bool_dtype(column))
-        kinds[name] = _KINDS[declared] if declared else ("numeric" if numeric else "categorical")
-        for batch, frame in (("reference", reference), ("current", current)):
-            col = frame[name]
-            if (kinds[name] == "numeric" and not pd.api.types.is_numeric_dtype(col)
-                    and col.notna().any()):
-                raise TypeError(NOT_NUMERIC.format(name=name, batch=batch, dtype=col.dtype))
-    return kinds
-
-
-@dataclass(frozen=True, eq=False)
-class AnomalyEncoder:
-    """Rows as numbers for an IsolationForest: codes for categories, sentinels for missing.
-
-    Fitted on the reference by :meth:`fit`. Numeric values are kept (clipped to the float32
-    range the forest computes in); a categorical value becomes the position of its category
-    in the reference's sorted categories, a category the reference never had the next code.
-    With ``(lo, hi)`` the encoded reference range of a feature and ``span = hi - lo + 1``, a
-    missing value becomes ``lo - 2 span`` (below every observed value, so missing values are
-    isolated as a group of their own), ``-inf`` becomes ``lo - span`` and ``+inf``
-    ``hi + span``.
-
-    Attributes
-    ----------
-    features : tuple of str
-        The encoded columns, in order.
-    categories : dict of str to tuple
-        The reference categories of each categorical feature (code = position).
-    ranges : dict of str to (float, float)
-        The encoded reference range ``(lo, hi)`` of each feature (``(0, 0)`` if the
-        reference has no value).
-
-    Examples
-    --------
-    >>> ref = pd.DataFrame({"x": [1.0, 3.0], "c": ["b", "a"]})
-    >>> enc = AnomalyEncoder.fit(ref, {"x": "numeric", "c": "categorical"})
-    >>> enc.transform(pd.DataFrame({"x": [np.nan, np.inf], "c": ["a", "zzz"]})).tolist()
-    [[-5.0, 0.0], [6.0, 2.0]]
-    """
-
-    features: tuple[str, ...]
-    categories: dict[str, tuple]
-    ranges: dict[str, tuple[float, float]]
-
-    @classmethod
-    def fit(cls, reference: pd.DataFrame, kinds: dict[str, str]) -> AnomalyEncoder:
-        """Learn the categories and ranges of the features in ``kinds`` from ``reference``.
-
-        Examples
-        --------
-        >>> AnomalyEncoder.fit(pd.DataFrame({"c": ["b", "a"]}), {"c": "categorical"}).categories
-        {'c': ('a', 'b')}
-        """
-        categories, ranges = {}, {}
-        for name, kind in kinds.items():
-            if kind == "categorical":
-                categories[name] = tuple(_sorted(_plain(reference[name]).dropna().unique()))
-                ranges[name] = (0.0, float(max(len(categories[name]) - 1, 0)))
-            else:
-                values = reference[name].to_numpy(dtype=np.float64, na_value=np.nan)
-                finite = values[np.isfinite(values)]
-                ranges[name] = ((float(finite.min()), float(finite.max())) if len(finite)
-                                else (0.0, 0.0))
-        return cls(features=tuple(kinds), categories=categories, ranges=ranges)
-
-    def missing_code(self, feature: str) -> float:
-        """Return the number a missing value of ``feature`` is encoded as.
-
-        Examples
-        --------
-        >>> AnomalyEncoder.fit(pd.DataFrame({"x": [1.0, 3.0]}), {"x": "numeric"}
-        ...                    ).missing_code("x")
-        -5.0
-        """
-        lo, hi = self.ranges[feature]
-        return lo - 2 * (hi - lo + 1)
-
-    def transform(self, X: pd.DataFrame) -> np.ndarray:
-        """Encode the rows of ``X`` (with the :attr:`features` columns) as float64.
-
-        Examples
-        --------
-        >>> enc = AnomalyEncoder.fit(pd.DataFrame({"x": [1.0, 3.0]}), {"x": "numeric"})
-        >>> enc.transform(pd.DataFrame({"x": [2.0, -np.inf]})).ravel().tolist()
-        [2.0, -2.0]
-        """
-        missing = [f for f in self.features if f not in X.columns]
-        if missing:
-            raise ValueError(f"X lacks the encoded features {missing}.")
-        out = np.empty((len(X), len(self.features)), dtype=np.float64)
-        for j, name in enumerate(self.features):
-            lo, hi = self.ranges[name]
-            if name in self.categories:
-                values = _plain(X[name])
-                codes = pd.Index(self.categories[name]).get_indexer(values).astype(np.float64)
-                absent = values.isna().to_numpy()
-                codes[(codes < 0) & ~absent] = len(self.categories[name])
-                codes[absent] = np.nan
-            else:
-                codes = X[name].to_numpy(dtype=np.float64, na_value=np.nan, copy=True)
-                codes[codes == np.inf] = hi + (hi - lo + 1)
-                codes[codes == -np.inf] = lo - (hi - lo + 1)
-            codes[np.isnan(codes)] = self.missing_code(name)
-            out[:, j] = np.clip(codes, -_F32_MAX, _F32_MAX)
-        return out
-
-
-def check_batches(reference: Any, current: Any, session: Any, features: Sequence[str] | None
-                  ) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
-    """Validate the two batches (the session's rows as reference) and the features."""
-    if session is not None:
-        if reference is not None:
-            raise ValueError(BOTH_REFERENCES)
-        reference = session.X
-    elif reference is None:
-        raise ValueError(NO_REFERENCE)
-    for name, frame in (("reference", reference), ("current", current)):
-        if not isinstance(frame, pd.DataFrame):
-            raise TypeError(NOT_A_FRAME.format(name=name, type=type(frame).__name__))
-        if frame.columns.has_duplicates:
-            dup = list(frame.columns[frame.columns.duplicated()])
-            raise ValueError(f"{name} has duplicate column names {dup}; make them unique.")
-        if len(frame) == 0:
-            raise ValueError(EMPTY_BATCH.format(name=name))
-    if session is not None:
-        missing = [c for c in session.features if c not in current.columns]
-        if missing:
-            raise ValueError(SESSION_COLUMNS.format(missing=missing))
-    if features is None:
-        missing = [c for c in reference.columns if c not in current.columns]
-        extra = [c for c in current.columns if c not in reference.columns]
-        if missing or extra:
-            raise ValueError(COLUMN_MISMATCH.format(missing=missing, extra=extra))
-        return reference, current, list(reference.columns)
-    features = [features] if isinstance(features, str) else list(features)
-    unknown = [f for f in features if f not in reference.columns or f not in current.columns]
-    if unknown or not features:
-        raise ValueError(UNKNOWN_FEATURES.format(names=unknown, columns=list(reference.columns)))
-    return reference, current, features
-
-
-def check_options(bins: Any, alpha: Any, correction: Any) -> None:
-    """Raise ValueError for ``bins`` < 2, ``alpha`` outside (0, 1) or an unknown correction."""
-    if isinstance(bins, bool) or not isinstance(bins, int | np.integer) or bins < 2:
-        raise ValueError(BAD_BINS.format(bins=bins))
-    if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0 < alpha < 1:
-        raise ValueError(BAD_ALPHA.format(alpha=alpha))
-    if correction not in ("bonferroni", "bh"):
-        raise ValueError(BAD_CORRECTION.format(correction=correction))
