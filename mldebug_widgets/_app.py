@@ -25,6 +25,7 @@ __all__ = ["load_app", "write_app"]
 
 NOTEBOOK = "dashboard.ipynb"
 MANIFEST = "manifest.json"
+STATE = "state.json"
 TEMPLATE = "mldebug"  # the Voila template written into the app (lab without CDN links)
 _TEMPLATE_DIR = Path("share", "jupyter", "voila", "templates", TEMPLATE)
 _CDN_LINK = ('<link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/@fortawesome/'
@@ -52,6 +53,10 @@ def write_app(session_or_model: Any, X: Any = None, y: Any = None, *, directory:
     parquet, or as CSV with their dtypes in ``manifest.json``), ``manifest.json`` (binding
     options and schema overrides) and ``dashboard.ipynb``, which calls :func:`load_app` and
     shows ``mdw.Dashboard(session, bins=..., aggregates_only=...)``.
+
+    A session's findings, selection and stored panel settings (``Dashboard.store_state``)
+    go along in ``state.json``, so the published dashboard shows what was marked, unless
+    ``aggregates_only`` (findings can hold raw rows).
 
     Parameters
     ----------
@@ -129,13 +134,20 @@ def write_app(session_or_model: Any, X: Any = None, y: Any = None, *, directory:
                  "pos_label": _jsonable(session.adapter.pos_label)},
         "schema": _schema_overrides(session.schema, FeatureSchema.infer(session.X)),
     }
+    carried = not aggregates_only and isinstance(session_or_model, DebugSession) and bool(
+        len(session.findings) or session.widget_state or session.selected_rows)
+    if carried:
+        from ._findings_state import save_state
+
+        save_state(session, directory / STATE)
+    manifest["state"] = STATE if carried else None
     (directory / MANIFEST).write_text(json.dumps(manifest, indent=1))
     template = directory / _TEMPLATE_DIR
     template.mkdir(parents=True, exist_ok=True)
     (template / "conf.json").write_text(json.dumps({"base_template": "lab"}))
     (template / "index.html.j2").write_text(_INDEX)
     notebook = directory / NOTEBOOK
-    notebook.write_text(_notebook(title, bins, bool(aggregates_only)))
+    notebook.write_text(_notebook(title, bins, bool(aggregates_only), carried))
     return notebook
 
 
@@ -153,7 +165,8 @@ def load_app(directory: str | Path) -> DebugSession:
     Returns
     -------
     DebugSession
-        Bound as the saved session was: same data, dtypes, schema and binding options.
+        Bound as the saved session was: same data, dtypes, schema and binding options, with
+        its findings, selection and widget state when the app carries them.
 
     Raises
     ------
@@ -191,7 +204,12 @@ def load_app(directory: str | Path) -> DebugSession:
     schema = {name: {k: tuple(v) if k in ("categories", "quantiles") else v
                      for k, v in changes.items()}
               for name, changes in manifest["schema"].items()}
-    return bind(model, X, y, sensitive_features=sensitive, schema=schema, **manifest["bind"])
+    session = bind(model, X, y, sensitive_features=sensitive, schema=schema, **manifest["bind"])
+    if manifest.get("state"):  # written with this model and data: no fingerprints to check
+        from ._findings_state import read, restore
+
+        restore(session, read(directory / manifest["state"]))
+    return session
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -316,12 +334,15 @@ def _jsonable(value: Any) -> Any:
                     f"manifest; use str, int, float or bool names and values.")
 
 
-def _notebook(title: str, bins: Any, aggregates_only: bool) -> str:
+def _notebook(title: str, bins: Any, aggregates_only: bool, state: bool = False) -> str:
     # nbformat 4.5 written by hand: importing nbformat costs seconds (its schema validators)
+    dashboard = f"mdw.Dashboard(session, bins={bins!r}, aggregates_only={aggregates_only!r})"
     code = ("import mldebug_widgets as mdw\n"
             "from mldebug_widgets.serve import load_app\n\n"
-            "session = load_app(\".\")  # the model and data saved beside this notebook\n"
-            f"mdw.Dashboard(session, bins={bins!r}, aggregates_only={aggregates_only!r})")
+            "session = load_app(\".\")  # the model and data saved beside this notebook\n")
+    code += (f"dashboard = {dashboard}\n"
+             "dashboard.apply_state()  # the panels as they were when the app was written\n"
+             "dashboard") if state else dashboard
     cells = [{"cell_type": "markdown", "id": "title", "metadata": {},
               "source": f"# {html.escape(title)}"},
              {"cell_type": "code", "id": "dashboard", "metadata": {}, "execution_count": None,

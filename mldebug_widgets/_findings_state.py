@@ -135,7 +135,8 @@ def save_state(session: DebugSession, path: str | Path) -> Path:
     return path
 
 
-def _read(path: str | Path) -> dict:
+def read(path: str | Path) -> dict:
+    """Return a state file's content, checked to be a state this version reads."""
     path = Path(path).expanduser()
     if path.is_dir():
         raise ValueError(f"{path} is a folder; pass the state file written by save_state.")
@@ -214,9 +215,7 @@ def load_state(path: str | Path, model: Any, X: Any, y: Any = None, *,
     Traceback (most recent call last):
     ValueError: this state was saved on other data: the values, dtypes, index or labels ...
     """
-    from .findings import Finding
-
-    state = _read(path)
+    state = read(path)
     sensitive = state["sensitive"]
     if sensitive is not None and sensitive_features is None:
         if not sensitive["in_X"]:
@@ -242,6 +241,18 @@ def load_state(path: str | Path, model: Any, X: Any, y: Any = None, *,
         raise ValueError(f"the model scores the data differently from the {saved['type']} the "
                          "state was saved with; pass that model, or allow_model_change=True "
                          "to open the state anyway (findings keep their recorded numbers).")
+    return restore(session, state)
+
+
+def restore(session: DebugSession, state: dict) -> DebugSession:
+    """Put a read state's findings, widget state and selection on a bound session.
+
+    The session must be bound to the model and data the state was saved with (checked by
+    :func:`load_state`; the app directory of :func:`~mldebug_widgets.serve.write_app` holds
+    both, written together).
+    """
+    from .findings import Finding
+
     for record in state["findings"]:
         session.findings.add(Finding.from_dict(record))
     session.widget_state = {k: V.plain(V.unthaw(v)) for k, v in state["widgets"].items()}

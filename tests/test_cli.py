@@ -390,3 +390,40 @@ def test_serve_keeps_one_preheated_kernel_that_is_never_culled(credit_session):
         _wait_for(lambda: log().count("is filled with 1 kernel") == 2, "the pool to refill")
         refill = _kernels(voila)
         assert len(refill) == 1 and refill[0].pid != pooled[0].pid
+
+
+def test_the_app_carries_findings_selection_and_panel_settings(credit, tmp_path):
+    import nbformat
+    from nbclient import NotebookClient
+
+    data, model = credit
+    session = mdw.bind(model, data.X, data.y, sensitive_features=["SEX", "AGE"],
+                       schema=mdw.datasets.CREDIT_SCHEMA)
+    dash = mdw.Dashboard(session, bins=BINS)
+    rows = tuple(data.X.index[10:35])
+    session.selected_rows = rows
+    session.findings.add_cohort(list(rows), note="brushed")
+    session.findings.add_row(data.X.index[3], note="an odd row")
+    dash.slicer.threshold = 0.3
+    dash.store_state()
+    notebook = write_app(session, directory=tmp_path / "app", bins=BINS, data_format="csv")
+    assert (tmp_path / "app" / "state.json").exists()
+    loaded = load_app(tmp_path / "app")
+    assert [f.to_dict() for f in loaded.findings] == [f.to_dict() for f in session.findings]
+    assert len(loaded.findings) == 2 and loaded.selected_rows == rows
+
+    # the app notebook itself, run in a kernel: its dashboard has the stored threshold
+    nb = nbformat.reads(notebook.read_text(), as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(
+        "print(len(session.findings), dashboard.slicer.threshold, len(session.selected_rows))"))
+    NotebookClient(nb, timeout=600, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path / "app")}}).execute()
+    assert nb.cells[-1].outputs[0]["text"].split() == ["2", "0.3", str(len(rows))]
+
+    # shared with aggregates only: no row-level finding goes along
+    write_app(session, directory=tmp_path / "shared", aggregates_only=True, data_format="csv")
+    assert not (tmp_path / "shared" / "state.json").exists()
+    assert len(load_app(tmp_path / "shared").findings) == 0
+    # a bare model has nothing to carry
+    write_app(model, data.X, data.y, directory=tmp_path / "bare", data_format="csv")
+    assert json.loads((tmp_path / "bare" / "manifest.json").read_text())["state"] is None

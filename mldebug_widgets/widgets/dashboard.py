@@ -205,7 +205,31 @@ class Dashboard(w.VBox):
         state = session.widget_state.get("dashboard", {})
         dash = cls(session, bins=state.get("bins"),
                    aggregates_only=state.get("aggregates_only", False))
-        slicer, saved = dash.slicer, state.get("slicer")
+        dash.apply_state()
+        return dash
+
+    def apply_state(self) -> None:
+        """Set the panels as :meth:`store_state` kept them in ``session.widget_state``.
+
+        Nothing happens when the session holds no dashboard state (a new session).
+
+        Examples
+        --------
+        >>> import mldebug_widgets as mdw
+        >>> data = mdw.datasets.load_credit(n_rows=2_000)
+        >>> model = mdw.datasets.demo_model(data, kind="logistic")
+        >>> dash = mdw.Dashboard(model, data.X, data.y, sensitive_features=["SEX"])
+        >>> dash.slicer.threshold = 0.3
+        >>> _ = dash.store_state()
+        >>> again = mdw.Dashboard(dash.session)
+        >>> again.slicer.threshold
+        0.5
+        >>> again.apply_state()
+        >>> again.slicer.threshold
+        0.3
+        """
+        state = self.session.widget_state.get("dashboard", {})
+        slicer, saved = self.slicer, state.get("slicer")
         if slicer is not None and saved:
             slicer.features_select_.value = tuple(saved["features"])
             reference = saved["reference"]
@@ -215,12 +239,11 @@ class Dashboard(w.VBox):
             for slider, value in zip(slicer.group_sliders_.children,
                                      saved["group_thresholds"], strict=False):
                 slider.value = value
-        search, saved = dash.search, state.get("search")
+        search, saved = self.search, state.get("search")
         if search is not None and saved:
             search.mode = saved["mode"]
             search.features_select_.value = tuple(saved["features"])
             search.budget_.value, search.resolution_.value = saved["budget"], saved["resolution"]
-        return dash
 
     @property
     def panels(self) -> dict[str, w.Widget]:

@@ -14,24 +14,21 @@ import traitlets
 from ..analysis import (
     cohort_table,
     disparity,
-    find_slices,
     group_metrics,
-    optimise_thresholds,
-    reweighed_refit,
-    threshold_classifier,
     threshold_sweep,
     tradeoff,
     wilson_interval,
     worst_air,
 )
-from ..analysis.fair_thresholds import OBJECTIVES
 from ..analysis.fairness import RATES
 from ..session import DebugSession
 from . import _fairness_views as views
 from ._common import as_session
+from ._fairness_remediation import _Remediation
+from ._fairness_slices import _WorstSlices
 
 
-class FairnessSlicer(w.VBox):
+class FairnessSlicer(_Remediation, _WorstSlices, w.VBox):
     """Error and outcome metrics across groups, with thresholds you can move per group.
 
     Choose the sensitive features (several: their intersection) and the reference group;
@@ -163,33 +160,9 @@ class FairnessSlicer(w.VBox):
         self.chart = views.DisparityChart()
         self.tradeoff = views.TradeoffChart()
         self.chart_, self.tradeoff_ = self.chart.figure, self.tradeoff.figure
-        self.objective_ = w.Dropdown(options=[(o.replace("_", " "), o) for o in OBJECTIVES],
-                                     value="air", description="optimise for",
-                                     layout=w.Layout(width="300px"))
-        self.optimise_button_ = w.Button(description="Optimise thresholds", icon="magic")
-        self.optimise_button_.on_click(lambda _: self._guarded(self.optimise))
-        self.plan_note_ = w.HTML()
-        self.plan_note_.add_class("mld-plan")
         self.group_sliders_ = w.VBox()
-        self.apply_button_ = w.Button(description="Apply as post-processor", icon="check")
-        self.apply_button_.on_click(lambda _: self._guarded(self.apply_thresholds))
-        self.refit_button_ = w.Button(description="Refit with reweighing", icon="balance-scale")
-        self.refit_button_.on_click(lambda _: self._guarded(self.refit_reweighed))
-        self.restore_button_ = w.Button(description="Restore original model", icon="undo")
-        self.restore_button_.on_click(lambda _: self._guarded(self.restore))
-        self.before_after_ = w.HTML()
-        self.before_after_.add_class("mld-before-after")
-        self.slices_button_ = w.Button(description="Find worst slices", icon="search")
-        self.slices_button_.on_click(lambda _: self._find_in_thread())
-        self.alpha_ = w.FloatSlider(value=0.95, min=0.5, max=1.0, step=0.01,
-                                    description="error vs size", readout_format=".2f",
-                                    style={"description_width": "90px"},
-                                    layout=w.Layout(width="320px"))
-        self.alpha_.add_class("mld-slice-alpha")
-        self.slices_status_ = w.HTML()
-        self.slices_list_ = w.Select(options=[], rows=8, layout=w.Layout(width="100%"))
-        self.slices_list_.add_class("mld-slices")
-        self.slices_list_.observe(self._on_slice, "value")
+        self._build_remediation()
+        self._build_slices()
         thresholds = [
             self.tradeoff_, w.HTML("<b>Per-group thresholds</b>"),
             w.HBox([self.objective_, self.optimise_button_]), self.plan_note_,
@@ -214,62 +187,6 @@ class FairnessSlicer(w.VBox):
         values = list(self.group_thresholds)
         values[list(self.groups_).index(group)] = float(value)
         self.group_thresholds = tuple(values)
-
-    def optimise(self) -> None:
-        """Set every group's threshold to the most accurate plan that meets the objective."""
-        plan = optimise_thresholds(self.session, self.objective_.value, sweep=self.sweep_,
-                                   favourable=self.favourable, reference=self.reference)
-        self.plan_ = plan
-        self._set_group_thresholds(list(plan.thresholds.values()))
-        met = "met" if plan.feasible else "not reachable on the grid (best single threshold)"
-        self.plan_note_.value = (f"<small>{html.escape(plan.objective.replace('_', ' '))}: "
-                                 f"{met}; overall accuracy {plan.accuracy:.4f}</small>")
-        self.tradeoff.mark(self.tradeoff.plan, self._worst_air(plan.table), plan.accuracy)
-
-    def export(self, *, reject_band: float = 0.0, favoured_groups: Any = ()) -> Any:
-        """Return the current per-group thresholds as a fitted ``GroupThresholdClassifier``.
-
-        Re-bind it with ``response_method="predict"`` (what :meth:`apply_thresholds` does)
-        to see its decisions; its group metrics equal this table's.
-        """
-        thresholds = dict(zip(self.groups_, self.group_thresholds, strict=True))
-        return threshold_classifier(self.session, thresholds, sensitive_features=self.features,
-                                    bins=self._bins(), reject_band=reject_band,
-                                    favoured_groups=favoured_groups)
-
-    def apply_thresholds(self) -> None:
-        """Bind the exported post-processor as the session's model (before/after shown)."""
-        if self.session.adapter.output_kind == "label":
-            raise ValueError("the session's model already outputs decisions (a post-processor "
-                             "is bound); restore the original model first.")
-        clf = self.export()
-        self._next_label = "per-group thresholds as a post-processor"
-        self.session.set_model(clf, response_method="predict")
-
-    def refit_reweighed(self) -> None:
-        """Bind a clone of the original model refitted with reweighing weights."""
-        model, method = self._original
-        refit = reweighed_refit(self.session, model=model, sensitive_features=self.features,
-                                bins=self._bins())
-        self._next_label = "reweighed refit"
-        self.session.set_model(refit, response_method=method)
-
-    def restore(self) -> None:
-        """Bind the model the slicer was opened with."""
-        model, method = self._original
-        self._next_label = "original model restored"
-        self.session.set_model(model, response_method=method)
-
-    def find_slices(self) -> None:
-        """Find the worst slices of the bound data and list them."""
-        self.slices_status_.value = "searching…"
-        self.slices_ = find_slices(self.session, alpha=self.alpha_.value)
-        frame = self.slices_.to_frame()
-        self.slices_list_.value = None  # a pick of the new list is always a change
-        self.slices_list_.options = [
-            (f"error {r.error:.3f} · {int(r.size):,} rows · {r.slice}", i)
-            for i, r in enumerate(frame.itertuples())]
-        self.slices_status_.value = f"{len(frame)} slices"
 
     # -- computing -----------------------------------------------------------------------
     @property
@@ -435,30 +352,6 @@ class FairnessSlicer(w.VBox):
                                         sum(table[c].to_numpy() for c in denominator))
             table[f"{self.metric}_low"], table[f"{self.metric}_high"] = low, high
         return table
-
-    def _on_slice(self, change: dict) -> None:
-        if change["new"] is not None and self.slices_ is not None:
-            self._published = tuple(self.slices_.rows(change["new"]).tolist())
-            self.session.selected_rows = self._published
-
-    def _on_selected(self, change: dict) -> None:
-        """Another widget changed the selection: clear the pick, so picking it again works."""
-        if change["new"] is not getattr(self, "_published", None):
-            self.slices_list_.value = None
-
-    def _find_in_thread(self) -> None:
-        self.slices_button_.disabled = True
-
-        def work() -> None:
-            try:
-                self.find_slices()
-            except ValueError as exc:
-                self.slices_status_.value = html.escape(str(exc))
-            finally:
-                self.slices_button_.disabled = False
-
-        self._thread = threading.Thread(target=work, daemon=True)
-        self._thread.start()
 
     def _guarded(self, action: Any) -> None:
         """Run a button's action; its error goes to the message line, not the log."""
