@@ -30,6 +30,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pytest
 from playwright.sync_api import expect
 
@@ -333,3 +334,15 @@ def credit_future():
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         yield pool.submit(build)
+
+
+@pytest.fixture(scope="session")
+def credit(credit_future):
+    """Data, model, and per row: P(DEFAULT = 1) and the log-loss residual."""
+    data, model = credit_future.result()
+    p = model.predict_proba(data.X)[:, 1]
+    truth = data.y.to_numpy() == 1
+    eps = np.finfo(np.float64).eps
+    clipped = np.clip(p, eps, 1 - eps)
+    logloss = -np.log(np.where(truth, clipped, 1 - clipped))  # as scikit-learn's log_loss
+    return data, model, p, logloss

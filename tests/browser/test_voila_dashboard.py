@@ -51,18 +51,6 @@ RESOLUTION = 4
 
 
 @pytest.fixture(scope="module")
-def credit(credit_future):
-    """Data, model, and per row: P(DEFAULT = 1) and the log-loss residual."""
-    data, model = credit_future.result()
-    p = model.predict_proba(data.X)[:, 1]
-    truth = data.y.to_numpy() == 1
-    eps = np.finfo(np.float64).eps
-    clipped = np.clip(p, eps, 1 - eps)
-    logloss = -(truth * np.log(clipped) + ~truth * np.log1p(-clipped))
-    return data, model, p, logloss
-
-
-@pytest.fixture(scope="module")
 def dashboard(credit_future, new_offline_page, voila_url, rendered, screenshot_dir):
     """The rendered dashboard page, every panel drawn, and its error collector."""
     page, errors = new_offline_page()

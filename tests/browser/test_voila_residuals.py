@@ -30,18 +30,6 @@ COUNT = re.compile(r"([\d,]+) rows selected")
 
 
 @pytest.fixture(scope="module")
-def credit(credit_future):
-    """Data, model, and per row: prediction P(DEFAULT = 1) and log-loss residual."""
-    data, model = credit_future.result()
-    p = model.predict_proba(data.X)[:, 1]
-    truth = (data.y.to_numpy() == 1).astype(np.float64)
-    eps = np.finfo(np.float64).eps
-    clipped = np.clip(p, eps, 1 - eps)
-    logloss = -(truth * np.log(clipped) + (1 - truth) * np.log1p(-clipped))
-    return data, model, p, logloss
-
-
-@pytest.fixture(scope="module")
 def dashboard(credit_future, new_offline_page, voila_url, rendered, screenshot_dir):
     """The rendered dashboard page and its error collector, shared by the module."""
     page, errors = new_offline_page()
