@@ -206,11 +206,33 @@ def test_exceptions_are_attributed_to_the_unseen_category(credit):
     assert any("EDUCATION unseen category (100% of such rows failed)" in s for s in r.summary())
 
 
+def _probe_calls(fails: np.ndarray) -> int:
+    """Model calls to isolate the failing rows of one batch: halve it until below 8 rows,
+    then one row at a time (the probe's documented rule, counted by hand)."""
+    if not fails.any() or len(fails) == 1:
+        return 1
+    if len(fails) < 8:
+        return 1 + sum(_probe_calls(fails[i:i + 1]) for i in range(len(fails)))
+    half = len(fails) // 2
+    return 1 + _probe_calls(fails[:half]) + _probe_calls(fails[half:])
+
+
 def test_greedy_attribution_is_honest_when_every_missing_value_fails(binary_data):
     X, y = binary_data
     session = mdw.bind(LogisticRegression().fit(X, y), X, y)  # no NaN support
-    r = random_attack(session, n_rows=600, extreme_rate=0, random_state=4)
+    calls, seen = session.adapter.n_calls, []
+    # skip_failing=None: every row scored, in batches of batch_size, as before the option
+    r = random_attack(session, n_rows=600, extreme_rate=0, random_state=4, batch_size=250,
+                      skip_failing=None, progress=seen.append)
     f = r.frame
+    assert seen == [250 / 600, 500 / 600, 1.0] and r.n_skipped == 0 and r.retired.empty
+    assert not r.skipped.any() and r.n_queries == 600 and r.skip_failing is None
+    # the calls: each batch of 250 rows sorted by its injected patterns, failing rows isolated
+    codes = r.injected.replace({"": 0, MISSING: 1, UNSEEN: 3}).to_numpy(dtype=np.int8)
+    fails = f[list(X.columns)].isna().any(axis=1).to_numpy()
+    expected = sum(_probe_calls(fails[start + np.lexsort(codes[start:start + 250].T[::-1])])
+                   for start in range(0, 600, 250))
+    assert r.n_calls == session.adapter.n_calls - calls == expected
     failing = f[list(X.columns)].isna().any(axis=1)
     assert (f["error"].notna() == failing).all()
     ex = r.exceptions
@@ -316,8 +338,14 @@ def test_same_seed_same_frame_whatever_the_batches(credit):
 def test_progress_and_cancel(credit):
     session = credit[2]
     seen = []
-    random_attack(session, n_rows=500, batch_size=200, random_state=0, progress=seen.append)
+    random_attack(session, n_rows=500, batch_size=200, random_state=0, progress=seen.append,
+                  skip_failing=None)
     assert seen == [0.4, 0.8, 1.0]
+    # the default starts small: skip_failing / 4 = 12.5 rows of the commonest pattern (missing
+    # values, 10 %), i.e. 125 rows; nothing failed, so batch_size rows from then on
+    seen.clear()
+    random_attack(session, n_rows=500, batch_size=200, random_state=0, progress=seen.append)
+    assert seen == [125 / 500, 325 / 500, 1.0]
     stop = threading.Event()
     calls = session.adapter.n_calls
 
@@ -325,7 +353,7 @@ def test_progress_and_cancel(credit):
         stop.set()
 
     r = random_attack(session, n_rows=1000, batch_size=200, random_state=0, progress=progress,
-                      cancel=stop)
+                      cancel=stop, skip_failing=None)
     assert r.cancelled and len(r.frame) == 200 == r.n_queries
     assert session.adapter.n_calls - calls == 1
     assert r.summary()[-1] == "Stopped after 200 of 1,000 rows."
@@ -347,6 +375,12 @@ def test_progress_and_cancel(credit):
     (dict(batch_size=0), "batch_size must be a positive integer"),
     (dict(features=["nope"]), "features must be distinct columns"),
     (dict(output=1), "output must be None or, for a multiclass model"),
+    (dict(skip_failing=0), "skip_failing must be a positive integer .* or None to score"),
+    (dict(skip_failing=-5), "skip_failing must be a positive integer"),
+    (dict(skip_failing=2.5), "skip_failing must be a positive integer"),
+    (dict(skip_failing=50.0), "skip_failing must be a positive integer"),
+    (dict(skip_failing=True), "skip_failing must be a positive integer"),
+    (dict(skip_failing="50"), "skip_failing must be a positive integer"),
 ])
 def test_bad_options_raise_clear_errors(tiny, kwargs, match):
     with pytest.raises(ValueError, match=match):

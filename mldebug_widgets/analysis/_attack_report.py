@@ -30,6 +30,22 @@ def span(values: np.ndarray) -> tuple[float, float]:
     return (float(values.min()), float(values.max())) if len(values) else (np.nan, np.nan)
 
 
+def fmt_number(value: float) -> str:
+    """Format a number in 3 significant digits ("nan" if not finite)."""
+    return "nan" if not np.isfinite(value) else f"{value:.3g}"
+
+
+def count_rows(n: int, one: str = "row", many: str | None = None) -> str:
+    """Return "1 row" or "1,234 rows" (or the given words)."""
+    return f"{n:,} {one}" if n == 1 else f"{n:,} {many or one + 's'}"
+
+
+def span_text(span: tuple[float, float]) -> str:
+    """Return "lo to hi", or "none finite"."""
+    lo, hi = span
+    return "none finite" if np.isnan(lo) else f"{fmt_number(lo)} to {fmt_number(hi)}"
+
+
 def output_bounds(session: Any, margin: float) -> tuple[float, float] | None:
     """Return the plausible output range: [0, 1], the widened target range, or None."""
     if session.task != "regression":
@@ -43,8 +59,13 @@ def output_bounds(session: Any, margin: float) -> tuple[float, float] | None:
 
 
 def feature_effects(injected: pd.DataFrame, kinds: dict, pred: np.ndarray,
-                    raised: np.ndarray, rates: dict) -> tuple[pd.DataFrame, int]:
-    """Return the ``by_feature`` table of an attack and the size of its tails."""
+                    raised: np.ndarray, skipped: np.ndarray,
+                    rates: dict) -> tuple[pd.DataFrame, int]:
+    """Return the ``by_feature`` table of an attack and the size of its tails.
+
+    Rows the model raised on, scored non-finite or that were not scored have a NaN
+    prediction and stay out of the statistics.
+    """
     rows, finite = [], np.isfinite(pred)
     # robust spread (IQR / 1.349, a std for normal data): extreme outputs must not hide effects
     spread = float(np.subtract(*np.percentile(pred[finite], [75, 25]))) / 1.349 \
@@ -68,7 +89,8 @@ def feature_effects(injected: pd.DataFrame, kinds: dict, pred: np.ndarray,
                 z = diff / se if se > 0 else (0.0 if diff == 0 else math.copysign(np.inf, diff))
             row = dict(
                 feature=name, pattern=kind, n_rows=int(hit.sum()),
-                n_errors=int((hit & raised).sum()), mean=_stat(a, np.mean),
+                n_errors=int((hit & raised).sum()), n_skipped=int((hit & skipped).sum()),
+                mean=_stat(a, np.mean),
                 min=_stat(a, np.min), max=_stat(a, np.max), baseline_mean=_stat(b, np.mean),
                 baseline_min=_stat(b, np.min), baseline_max=_stat(b, np.max),
                 difference=diff, z=z,
@@ -83,7 +105,7 @@ def feature_effects(injected: pd.DataFrame, kinds: dict, pred: np.ndarray,
                             f"{tail}_notable": bool(z_tail >= Z_NOTABLE and count >= TAIL_COUNT
                                                     and count >= 2 * expected)})
             rows.append(row)
-    columns = ["feature", "pattern", "n_rows", "n_errors", "mean", "min", "max",
+    columns = ["feature", "pattern", "n_rows", "n_errors", "n_skipped", "mean", "min", "max",
                "baseline_mean", "baseline_min", "baseline_max", "difference", "z", "notable",
                "top_count", "top_lift", "top_notable", "bottom_count", "bottom_lift",
                "bottom_notable"]
@@ -94,10 +116,16 @@ def _stat(values: np.ndarray, fn: Callable) -> float:
     return float(fn(values)) if len(values) else np.nan
 
 
-def exceptions_table(patterns: list, error: np.ndarray,
-                     attacked: tuple[str, ...]) -> pd.DataFrame:
-    """Attribute failing rows, per message, greedily to the pattern most of them share."""
-    totals = Counter(p for row in patterns for p in row)
+def exceptions_table(patterns: list, error: np.ndarray, skipped: np.ndarray,
+                     attacked: tuple[str, ...], retired: frozenset = frozenset()) -> pd.DataFrame:
+    """Attribute failing rows, per message, greedily to the pattern most of them share.
+
+    Retired patterns (they failed on every scored row with them) are taken first.
+    ``rows_with_pattern`` and ``failure_rate`` count the scored rows only;
+    ``rows_skipped`` counts the rows with the pattern that were not scored.
+    """
+    totals = Counter(p for row, s in zip(patterns, skipped, strict=True) if not s for p in row)
+    not_scored = Counter(p for row, s in zip(patterns, skipped, strict=True) if s for p in row)
     split = {f"{f} {k}": (f, k) for f in attacked for k in PATTERNS}
     rows = []
     for message in sorted({e for e in error if e is not None}):
@@ -105,18 +133,20 @@ def exceptions_table(patterns: list, error: np.ndarray,
         shared = Counter(p for i in left for p in patterns[i])
         while left:
             counts = Counter(p for i in left for p in patterns[i])
-            best = min(counts, key=lambda p: (-counts[p], p)) if counts else None
+            best = min(counts, key=lambda p: (p not in retired, -counts[p], p)) if counts \
+                else None
             if best is None or shared[best] < MIN_FAILURE_RATE * totals[best]:
                 rows.append(dict(pattern=NO_PATTERN, feature=None, kind=None, message=message,
                                  count=len(left), rows_with_pattern=np.nan,
-                                 failure_rate=np.nan))
+                                 failure_rate=np.nan, rows_skipped=np.nan))
                 break
             rows.append(dict(pattern=best, feature=split[best][0], kind=split[best][1],
                              message=message, count=counts[best],
                              rows_with_pattern=totals[best],
-                             failure_rate=shared[best] / totals[best]))
+                             failure_rate=shared[best] / totals[best],
+                             rows_skipped=not_scored[best]))
             left = [i for i in left if best not in patterns[i]]
     columns = ["pattern", "feature", "kind", "message", "count", "rows_with_pattern",
-               "failure_rate"]
+               "failure_rate", "rows_skipped"]
     frame = pd.DataFrame(rows, columns=columns)
     return frame.sort_values("count", ascending=False, kind="stable").reset_index(drop=True)

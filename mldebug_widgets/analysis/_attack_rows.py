@@ -9,6 +9,7 @@ value, an extreme magnitude, an unseen category or a number written as text (see
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,7 @@ MISSING, EXTREME, UNSEEN, WRONG_TYPE = "missing", "extreme", "unseen category", 
 PATTERNS = (MISSING, EXTREME, UNSEEN, WRONG_TYPE)
 EXTREME_FACTOR = 1e6  # extreme values lie 1e6 x the feature's range beyond it
 _NUMERIC = ("numeric", "integer")
+RESERVED_COLUMNS = ("prediction", "patterns", "error")  # added to the attack frame
 RATE_NAMES = {MISSING: "missing_rate", EXTREME: "extreme_rate", UNSEEN: "unseen_rate",
               WRONG_TYPE: "wrong_type_rate"}
 NO_RANGE = ("{name} has no observed range (is it all missing?); leave it out of features= or "
@@ -49,6 +51,32 @@ def check_options(n_rows: Any, margin: Any, batch_size: Any, **rates: Any) -> di
             raise ValueError(RATE_RANGE.format(name=name, value=value))
     return {k: float(rates[RATE_NAMES[k]]) for k in PATTERNS}
 
+
+def check_features(session: Any, features: Sequence[str] | None) -> tuple[str, ...]:
+    """Return the attacked features in column order; raise ValueError with the fix."""
+    clash = [c for c in RESERVED_COLUMNS if c in session.X.columns]
+    if clash:
+        raise ValueError(f"the attack frame adds columns {list(RESERVED_COLUMNS)}; rename the "
+                         f"feature(s) {clash} before binding.")
+    if features is None:
+        return tuple(session.X.columns)
+    names = [features] if isinstance(features, str) else list(features)
+    unknown = [f for f in names if f not in session.X.columns]
+    if unknown or not names or len(set(names)) < len(names):
+        raise ValueError(f"features must be distinct columns of the bound data; got {names} "
+                         f"(unknown: {unknown}); columns are {list(session.X.columns)}.")
+    return tuple(f for f in session.X.columns if f in set(names))
+
+
+def check_output(session: Any, output: Any) -> Any:
+    """Return the reported output (a class, or "max" for multiclass by default)."""
+    names = list(session.output_names)
+    if output is None:
+        return "max" if session.task == "multiclass" else names[0]
+    if session.task != "multiclass" or not any(output == n for n in names):
+        raise ValueError(f"output must be None or, for a multiclass model, one of its classes "
+                         f"{names}; got {output!r}.")
+    return output
 
 
 def draw_rows(session: Any, attacked: tuple[str, ...], n: int, rates: dict, margin: float,

@@ -8,7 +8,8 @@ written as text. The model scores the rows in batches through a :class:`Probe`, 
 that raises on some rows is reported by input pattern and the attack carries on.
 
 The rows are drawn in ``_attack_rows`` and the per-feature report and failure attribution
-are computed in ``_attack_report``.
+are computed in ``_attack_report``; the batches are scored (and input patterns the model
+always raises on retired) in ``_attack_scoring``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._errors import ModelError
 from ._attack_report import (  # noqa: F401 (the report's constants, public here)
     EFFECT_NOTABLE,
     MIN_FAILURE_RATE,
@@ -35,6 +35,9 @@ from ._attack_report import (  # noqa: F401 (the report's constants, public here
     output_bounds,
     span,
 )
+from ._attack_report import count_rows as _rows
+from ._attack_report import fmt_number as _fmt
+from ._attack_report import span_text as _between
 from ._attack_rows import (  # noqa: F401 (the patterns and messages, public here)
     EXTREME,
     EXTREME_FACTOR,
@@ -43,15 +46,25 @@ from ._attack_rows import (  # noqa: F401 (the patterns and messages, public her
     PATTERNS,
     RATE_RANGE,
     RATES_SUM,
+    RESERVED_COLUMNS,
     UNSEEN,
     WRONG_TYPE,
+    check_features,
     check_options,
+    check_output,
     draw_rows,
     pattern_kinds,
 )
-from ._probe import Probe
+from ._attack_scoring import (  # noqa: F401 (the option's default and message, public here)
+    RETIRED_COLUMNS,
+    SKIP_FAILING,
+    SKIP_FAILING_DEFAULT,
+    Scored,
+    check_skip_failing,
+    retired_table,
+    score_rows,
+)
 
-RESERVED_COLUMNS = ("prediction", "patterns", "error")
 _LABELS = {MISSING: "Missing {f}", EXTREME: "Extreme {f}", UNSEEN: "An unseen {f} category",
            WRONG_TYPE: "{f} written as text"}
 
@@ -63,16 +76,25 @@ class AttackResult:
     Attributes
     ----------
     frame : pandas.DataFrame
-        The scored attack rows (RangeIndex): the features, ``prediction`` (the reported
-        output; NaN where the model raised or returned non-finite), ``prediction[c]`` per
-        class (multiclass), ``patterns`` (tuple of injected patterns such as
+        The attack rows (RangeIndex): the features, ``prediction`` (the reported output;
+        NaN where the model raised, returned non-finite or the row was skipped),
+        ``prediction[c]`` per class (multiclass), ``patterns`` (tuple of injected patterns such as
         ``"PAY_AMT1 missing"``) and ``error`` (the model's message, or None).
     injected : pandas.DataFrame
         Per cell of the attacked features: the injected pattern (:data:`PATTERNS`) or "".
+    skipped : pandas.Series
+        True for the rows not sent to the model: they carry a retired pattern (see
+        ``retired``). Their prediction is NaN and they are not queries.
+    retired : pandas.DataFrame
+        Columns ``pattern, feature, kind, n_failed, n_skipped, message``: one row per
+        retired input pattern: the model raised on every scored row with it (``n_failed``,
+        at least ``skip_failing``), so the ``n_skipped`` later rows carrying it were not
+        scored; ``message`` is its most common error. Empty with ``skip_failing=None``.
     by_feature : pandas.DataFrame
         One row per attacked feature and applicable pattern: ``n_rows`` (rows with it),
-        ``n_errors``, ``mean``, ``min``, ``max`` of the prediction where scored, the same
-        (``baseline_*``) over rows where the feature was drawn normally, ``difference``
+        ``n_errors``, ``n_skipped`` (rows with it not scored), ``mean``, ``min``, ``max`` of
+        the prediction where scored, the same (``baseline_*``) over rows where the feature
+        was drawn normally, ``difference``
         (mean - baseline_mean), ``z`` (the difference over its standard error) and
         ``notable`` (``|z| >= 4`` and a difference of at least 0.25 robust std of all
         predictions); ``top_count`` and ``bottom_count`` (its rows among the ``tail_size``
@@ -82,12 +104,16 @@ class AttackResult:
         notable ones.
     exceptions : pandas.DataFrame
         Columns ``pattern, feature, kind, message, count, rows_with_pattern,
-        failure_rate``: the rows the model raised on, per message, each attributed to the
-        pattern most of them carry (then the next, for the rows left) if at least half of
-        the rows with it failed (``failure_rate``), else to ``"no injected pattern"``.
+        failure_rate, rows_skipped``: the rows the model raised on, per message, each
+        attributed to the pattern most of them carry (retired patterns first; then the
+        next, for the rows left) if
+        at least half of the scored rows with it failed (``failure_rate``), else to
+        ``"no injected pattern"``; ``rows_skipped``: rows with the pattern not scored. A
+        pattern whose failing rows all carry a pattern listed before it is not listed again
+        (``retired`` lists every retired pattern).
     prediction_range, range_without_missing, range_with_missing : tuple of float
-        (min, max) of the finite predictions: all rows, rows with no injected missing value,
-        rows with at least one ((nan, nan) when there is none).
+        (min, max) of the finite predictions of the scored rows: all rows, rows with no
+        injected missing value, rows with at least one ((nan, nan) when there is none).
     n_nonfinite, n_out_of_range : int
         Rows scored NaN or inf without an exception; rows with a finite score outside
         ``output_bounds``.
@@ -106,9 +132,11 @@ class AttackResult:
     n_rows : int
         Rows requested (``len(frame)`` is smaller after a cancel).
     n_queries : int
-        Rows the model scored.
+        Rows the model scored (``len(frame) - n_skipped``).
     n_calls : int
         Model calls made: one per batch, more where failing rows were isolated.
+    skip_failing : int or None
+        The option the attack ran with.
     tail_size : int
         Rows in each tail of ``by_feature`` (1 % of the finite predictions, at least 20).
     cancelled : bool
@@ -125,6 +153,8 @@ class AttackResult:
     >>> result = random_attack(session, n_rows=400, missing_rate=0.2, random_state=0)
     >>> result.n_queries, result.bounds["a"], result.n_out_of_range
     (400, (0.0, 22.0), 76)
+    >>> result.n_skipped, result.retired.empty
+    (0, True)
     >>> for line in result.summary()[1:]:
     ...     print(line)
     Missing a is in 19 of the 20 highest predictions (18% of all scored rows).
@@ -144,11 +174,14 @@ class AttackResult:
     output_bounds: tuple[float, float] | None
     output: Any
     features: tuple[str, ...]
+    skipped: pd.Series = field(default_factory=lambda: pd.Series(dtype=bool))
+    retired: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=RETIRED_COLUMNS))
     bounds: dict = field(default_factory=dict)
     rates: dict = field(default_factory=dict)
     n_rows: int = 0
     n_queries: int = 0
     n_calls: int = 0
+    skip_failing: int | None = None
     tail_size: int = 0
     cancelled: bool = False
     task: str = "binary"
@@ -158,10 +191,20 @@ class AttackResult:
         """Rows the model raised on."""
         return int(self.frame["error"].notna().sum())
 
+    @property
+    def n_skipped(self) -> int:
+        """Rows not sent to the model because they carry a retired pattern."""
+        return int(self.skipped.sum())
+
     def summary(self, top: int = 5) -> list[str]:
         """Return the findings in words: ranges, the ``top`` clearest effects, failures."""
-        out = [f"{_rows(len(self.frame), 'attack row')} scored with "
-               f"{_rows(self.n_queries, 'model query', 'model queries')}; predictions span "
+        skipped = self.n_skipped
+        scored = (f"{_rows(len(self.frame), 'attack row')}: {self.n_queries:,} scored with "
+                  f"{_rows(self.n_queries, 'model query', 'model queries')} and {skipped:,} not "
+                  f"scored (each carries an input pattern the model always raised on)"
+                  if skipped else f"{_rows(len(self.frame), 'attack row')} scored with "
+                  f"{_rows(self.n_queries, 'model query', 'model queries')}")
+        out = [f"{scored}; predictions span "
                f"{_between(self.prediction_range)} (without missing values: "
                f"{_between(self.range_without_missing)}; with at least one: "
                f"{_between(self.range_with_missing)})."]
@@ -169,7 +212,8 @@ class AttackResult:
         for tail, word in (("top", "highest"), ("bottom", "lowest")):
             found = bf.loc[bf[f"{tail}_notable"].astype(bool)]
             for _, r in found.sort_values(f"{tail}_lift", ascending=False).head(top).iterrows():
-                share = (r["n_rows"] - r["n_errors"]) / max(len(self.frame) - self.n_errors, 1)
+                share = (r["n_rows"] - r["n_errors"] - r["n_skipped"]) / max(
+                    len(self.frame) - self.n_errors - skipped, 1)
                 out.append(f"{_LABELS[r['pattern']].format(f=r['feature'])} is in "
                            f"{r[f'{tail}_count']} of the {k} {word} predictions "
                            f"({share:.0%} of all scored rows).")
@@ -179,14 +223,23 @@ class AttackResult:
             out.append(f"{_LABELS[r['pattern']].format(f=r['feature'])} "
                        f"{'raises' if r['difference'] > 0 else 'lowers'} the mean prediction "
                        f"from {_fmt(r['baseline_mean'])} to {_fmt(r['mean'])} "
-                       f"({_rows(r['n_rows'] - r['n_errors'])}, max {_fmt(r['max'])}).")
+                       f"({_rows(r['n_rows'] - r['n_errors'] - r['n_skipped'])}, "
+                       f"max {_fmt(r['max'])}).")
         if len(out) == 1:
             out.append("No injected fault clearly changed the predictions.")
-        for _, r in self.exceptions.iterrows():
+        retired = set(self.retired["pattern"])
+        for _, r in self.exceptions.loc[~self.exceptions["pattern"].isin(retired)].iterrows():
             message = str(r["message"]).splitlines()[0][:160]
             why = (f"with {r['pattern']} ({r['failure_rate']:.0%} of such rows failed)"
                    if r["feature"] is not None else "that no injected pattern explains")
             out.append(f"The model raised on {_rows(r['count'])} {why}: {message}")
+        for _, r in self.retired.iterrows():
+            message = str(r["message"]).splitlines()[0][:160]
+            n, later = int(r["n_failed"]), int(r["n_skipped"])
+            out.append(f"{r['pattern']}: the model raised on all {_rows(n)} scored with it; "
+                       + (f"{later:,} more {'row' if later == 1 else 'rows'} with it "
+                          f"{'was' if later == 1 else 'were'} not scored" if later
+                          else "no later row carried it") + f": {message}")
         if self.n_nonfinite:
             out.append(f"{_rows(self.n_nonfinite)} scored NaN or inf.")
         if self.n_out_of_range:
@@ -208,6 +261,7 @@ def random_attack(
     unseen_rate: float = 0.02, extreme_rate: float = 0.01, wrong_type_rate: float = 0.0,
     features: Sequence[str] | None = None, output: Any = None,
     random_state: int | np.random.Generator | None = None, batch_size: int = 2_000,
+    skip_failing: int | None = SKIP_FAILING_DEFAULT,
     progress: Callable[[float], None] | None = None, cancel: threading.Event | None = None,
 ) -> AttackResult:
     """Score many random rows with injected input faults and report what the model does.
@@ -241,8 +295,17 @@ def random_attack(
         Seed: the same seed gives the same rows.
     batch_size : int, default=2_000
         Rows per model call. A batch the model raises on is split until the failing rows
-        are isolated (about one more call per failing row: for a model that rejects missing
-        values, lower ``missing_rate`` or ``n_rows``, or stop early).
+        are isolated, about one more call per failing row; ``skip_failing`` keeps that cost
+        bounded for a pattern that always fails (a model that rejects missing values).
+        While a pattern has failed and never succeeded, batches hold fewer rows (about
+        ``skip_failing / 4`` rows of the most frequent pattern), so that such patterns are
+        retired early.
+    skip_failing : int or None, default=50
+        Retire an input pattern (a feature and an injected kind, e.g. "EDUCATION missing")
+        once the model has raised on ``skip_failing`` scored rows with it and scored none:
+        later rows carrying it are not sent to the model (prediction NaN, not queries,
+        counted in ``AttackResult.skipped`` and ``retired``). Decided between batches, so
+        the same seed gives the same result. None scores every row.
     progress : callable, default=None
         Called with the fraction of rows scored after each batch.
     cancel : threading.Event, default=None
@@ -265,100 +328,42 @@ def random_attack(
     >>> s = mdw.bind(lambda df: 1.0 / df["a"], X, task="regression")
     >>> random_attack(s, n_rows=100, random_state=1).prediction_range[1] > 1.0
     True
+
+    A model that rejects missing values: after 50 failures the pattern is retired.
+
+    >>> def strict(df):
+    ...     if df["a"].isna().any():
+    ...         raise ValueError("a is missing")
+    ...     return df["a"] * 2.0
+    >>> r = random_attack(mdw.bind(strict, X, task="regression"), n_rows=2_000, random_state=0)
+    >>> r.retired[["pattern", "n_failed", "n_skipped"]].to_numpy().tolist(), r.n_queries
+    ([['a missing', 50, 179]], 1821)
     """
     rates = check_options(n_rows, margin, batch_size, missing_rate=missing_rate,
                            unseen_rate=unseen_rate, extreme_rate=extreme_rate,
                            wrong_type_rate=wrong_type_rate)
-    attacked = _check_features(session, features)
-    output = _check_output(session, output)
+    skip_failing = check_skip_failing(skip_failing)
+    attacked = check_features(session, features)
+    output = check_output(session, output)
     rng = np.random.default_rng(random_state)
     X, codes, bounds = draw_rows(session, attacked, int(n_rows), rates, float(margin), rng)
-    log = _ErrorLog(session)
-    probe = Probe(log, budget=None, progress=progress, cancel=cancel)
-    scores = np.full((len(X), len(session.output_names)), np.nan)
-    done = 0
-    for start in range(0, len(X), int(batch_size)):
-        if probe.stopped:
-            break
-        stop = min(start + int(batch_size), len(X))
-        # rows with the same injections side by side: the probe isolates failures in fewer calls
-        order = start + np.lexsort(codes[start:stop].T[::-1])
-        scores[order] = probe.score(X.iloc[order])
-        done = stop
-        probe.report(done / len(X))
-    return _result(session, X.iloc[:done], codes[:done], scores[:done], log, attacked, output,
-                   bounds, margin, rates, int(n_rows), probe.n_queries, done < len(X))
+    scored = score_rows(session, X, codes, attacked, rates, batch_size=int(batch_size),
+                        skip_failing=skip_failing, progress=progress, cancel=cancel)
+    return _result(session, X.iloc[:scored.done], codes[:scored.done], scored, attacked,
+                   output, bounds, margin, rates, int(n_rows), skip_failing,
+                   scored.done < len(X))
 
 
-def _fmt(value: float) -> str:
-    return "nan" if not np.isfinite(value) else f"{value:.3g}"
-
-
-def _rows(n: int, one: str = "row", many: str | None = None) -> str:
-    return f"{n:,} {one}" if n == 1 else f"{n:,} {many or one + 's'}"
-
-
-def _between(span: tuple[float, float]) -> str:
-    return "none finite" if np.isnan(span[0]) else f"{_fmt(span[0])} to {_fmt(span[1])}"
-
-
-def _check_features(session: Any, features: Sequence[str] | None) -> tuple[str, ...]:
-    clash = [c for c in RESERVED_COLUMNS if c in session.X.columns]
-    if clash:
-        raise ValueError(f"the attack frame adds columns {list(RESERVED_COLUMNS)}; rename the "
-                         f"feature(s) {clash} before binding.")
-    if features is None:
-        return tuple(session.X.columns)
-    names = [features] if isinstance(features, str) else list(features)
-    unknown = [f for f in names if f not in session.X.columns]
-    if unknown or not names or len(set(names)) < len(names):
-        raise ValueError(f"features must be distinct columns of the bound data; got {names} "
-                         f"(unknown: {unknown}); columns are {list(session.X.columns)}.")
-    return tuple(f for f in session.X.columns if f in set(names))
-
-
-def _check_output(session: Any, output: Any) -> Any:
-    names = list(session.output_names)
-    if output is None:
-        return "max" if session.task == "multiclass" else names[0]
-    if session.task != "multiclass" or not any(output == n for n in names):
-        raise ValueError(f"output must be None or, for a multiclass model, one of its classes "
-                         f"{names}; got {output!r}.")
-    return output
-
-
-@dataclass
-class _ErrorLog:
-    """The session, as the probe sees it, noting which single rows raised (and why)."""
-
-    session: Any
-    failed: dict = field(default_factory=dict)
-    n_calls: int = 0
-
-    @property
-    def output_names(self) -> list:
-        return self.session.output_names
-
-    def predict(self, frame: pd.DataFrame, *, check_finite: bool = False) -> np.ndarray:
-        self.n_calls += 1
-        try:
-            return self.session.predict(frame, check_finite=check_finite)
-        except ModelError as exc:
-            if len(frame) == 1:  # the probe isolates failing rows down to single rows
-                self.failed[int(frame.index[0])] = str(exc)
-            raise
-
-
-def _result(session: Any, X: pd.DataFrame, codes: np.ndarray, scores: np.ndarray,
-            log: _ErrorLog, attacked: tuple[str, ...], output: Any, bounds: dict, margin: float,
-            rates: dict, n_rows: int, n_queries: int, cancelled: bool) -> AttackResult:
-    names = list(session.output_names)
+def _result(session: Any, X: pd.DataFrame, codes: np.ndarray, scored: Scored,
+            attacked: tuple[str, ...], output: Any, bounds: dict, margin: float, rates: dict,
+            n_rows: int, skip_failing: int | None, cancelled: bool) -> AttackResult:
+    names, scores, skipped = list(session.output_names), scored.scores, scored.skipped
     finite_rows = np.isfinite(scores).all(axis=1)
     if output == "max" or len(names) == 1:
         pred = np.where(finite_rows, scores.max(axis=1, initial=-np.inf), np.nan)
     else:
         pred = scores[:, next(i for i, c in enumerate(names) if c == output)]
-    error = np.array([log.failed.get(i) for i in range(len(X))], dtype=object)
+    error = np.array([scored.log.failed.get(i) for i in range(len(X))], dtype=object)
     raised = pd.notna(error)
     kinds = np.array([""] + list(PATTERNS), dtype=object)
     injected = pd.DataFrame(kinds[codes], columns=list(attacked))
@@ -378,13 +383,18 @@ def _result(session: Any, X: pd.DataFrame, codes: np.ndarray, scores: np.ndarray
             outside = ((scores < out_bounds[0] - 1e-9) | (scores > out_bounds[1] + 1e-9)).any(1)
         out_of_range = int((outside & finite_rows).sum())
     missing = (codes == PATTERNS.index(MISSING) + 1).any(axis=1)
+    retired = retired_table(scored.retired, codes, skipped, error, attacked)
     by_feature, tail_size = feature_effects(
-        injected, {f: pattern_kinds(session.schema[f]) for f in attacked}, pred, raised, rates)
+        injected, {f: pattern_kinds(session.schema[f]) for f in attacked}, pred, raised,
+        skipped, rates)
     return AttackResult(
         frame=frame, injected=injected, by_feature=by_feature, tail_size=tail_size,
-        exceptions=exceptions_table(patterns, error, attacked), prediction_range=span(pred),
+        exceptions=exceptions_table(patterns, error, skipped, attacked, frozenset(
+            retired["pattern"])), skipped=pd.Series(skipped, index=X.index, name="skipped"),
+        retired=retired,
+        skip_failing=skip_failing, prediction_range=span(pred),
         range_without_missing=span(pred[~missing]), range_with_missing=span(pred[missing]),
-        n_nonfinite=int((~finite_rows & ~raised).sum()), n_out_of_range=out_of_range,
+        n_nonfinite=int((~finite_rows & ~raised & ~skipped).sum()), n_out_of_range=out_of_range,
         output_bounds=out_bounds, output=output, features=attacked, bounds=bounds,
-        rates=dict(rates), n_rows=n_rows, n_queries=n_queries, n_calls=log.n_calls,
+        rates=dict(rates), n_rows=n_rows, n_queries=scored.n_queries, n_calls=scored.log.n_calls,
         cancelled=cancelled, task=session.task)

@@ -144,20 +144,31 @@ def problems(result: Any) -> str:
 
 
 def attack_report(result: Any) -> str:
-    """Return the random attack's findings, ranges and exceptions as HTML."""
+    """Return the random attack's findings, ranges, skipped rows and exceptions as HTML."""
     def span(pair: tuple) -> str:
         return "none" if np.isnan(pair[0]) else f"{pair[0]:.4g} … {pair[1]:.4g}"
 
     findings = "".join(f"<li>{html.escape(line)}</li>" for line in result.summary())
-    exceptions = result.exceptions
+    exceptions, skipped = result.exceptions, int(getattr(result, "n_skipped", 0))
     rows = "".join(
         f"<tr><td>{html.escape(str(r.pattern))}</td><td>{int(r.count):,}</td>"
-        f"<td>{html.escape(str(r.message))[:200]}</td></tr>"
+        + (f"<td>{'' if pd.isna(r.rows_skipped) else f'{int(r.rows_skipped):,}'}</td>"
+           if skipped else "")
+        + f"<td>{html.escape(str(r.message))[:200]}</td></tr>"
         for r in exceptions.head(8).itertuples()) if len(exceptions) else ""
-    table = (f"<table class='mld-attack-errors'><tr><th>input pattern</th><th>rows</th>"
-             f"<th>model error</th></tr>{rows}</table>") if rows else "<i>no exceptions</i>"
-    return (f"<b>Random attack</b>: {len(result.frame):,} rows scored "
-            f"({result.n_queries:,} queries{', stopped' if result.cancelled else ''})<br>"
+    table = ("<table class='mld-attack-errors'><tr><th>input pattern</th><th>rows</th>"
+             + ("<th>not scored</th>" if skipped else "")
+             + f"<th>model error</th></tr>{rows}</table>") if rows else "<i>no exceptions</i>"
+    retired = result.retired["pattern"].tolist() if skipped else []
+    not_scored = (
+        f"<br><span class='mld-attack-skipped'>{skipped:,} rows not scored: each carries an "
+        f"input pattern the model raised on in all of at least {result.skip_failing:,} scored "
+        f"rows ({html.escape(', '.join(retired[:4]))}{', …' if len(retired) > 4 else ''}; "
+        f"{len(retired)} pattern{'s' if len(retired) != 1 else ''}); skip_failing=None scores "
+        "every row</span>") if skipped else ""
+    return (f"<b>Random attack</b>: {len(result.frame) - skipped:,} rows scored "
+            f"({result.n_queries:,} queries{', stopped' if result.cancelled else ''})"
+            f"{not_scored}<br>"
             f"prediction range {span(result.prediction_range)}; without missing values "
             f"{span(result.range_without_missing)}; with missing values "
             f"{span(result.range_with_missing)}<br>"

@@ -291,7 +291,9 @@ class SessionSummary(w.VBox):
             return ""
         if isinstance(result, AttackResult):
             lo, hi = result.prediction_range
-            return (f"random attack: {result.n_rows:,} random rows scored from {lo:.4g} to "
+            skipped = f" ({result.n_skipped:,} not scored)" if result.n_skipped else ""
+            return (f"random attack: {result.n_rows - result.n_skipped:,} random rows scored"
+                    f"{skipped} from {lo:.4g} to "
                     f"{hi:.4g} (with missing values {result.range_with_missing[0]:.4g} to "
                     f"{result.range_with_missing[1]:.4g}); {result.n_nonfinite:,} non-finite")
         mode = MODE_LABELS["flip" if isinstance(result, FlipResult) else
