@@ -4,8 +4,7 @@
 row by a reference group's and flags ratios outside a band; ``adverse_impact_ratio`` (the
 four-fifths rule), ``marginal_effect`` and ``standardised_mean_difference`` compare each
 group's favourable outcomes or scores with the reference group's, from the cached
-predictions (no labels needed). Also holds ``_check_threshold``, the threshold check shared
-with :mod:`.fairness` and :mod:`.thresholds`. All of it is re-exported by :mod:`.fairness`.
+predictions (no labels needed). All of it is re-exported by :mod:`.fairness`.
 """
 
 from __future__ import annotations
@@ -18,17 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..session import DebugSession
-from ._fairness_groups import OVERALL, Bins, _grouping
-
-
-def _check_threshold(threshold: Any) -> float:
-    try:
-        value = float(threshold)
-    except (TypeError, ValueError):
-        value = np.nan
-    if not np.isfinite(value):
-        raise ValueError(f"threshold must be a finite number, e.g. 0.5; got {threshold!r}.")
-    return value
+from ._fairness_groups import OVERALL, Bins, _check_threshold, _grouping
 
 
 # -- disparity ------------------------------------------------------------------------------

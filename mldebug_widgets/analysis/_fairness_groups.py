@@ -244,6 +244,16 @@ def _with_overall(index: pd.Index) -> pd.Index:
     return index.append(pd.MultiIndex.from_tuples([overall], names=index.names))
 
 
+def _check_threshold(threshold: Any) -> float:
+    try:
+        value = float(threshold)
+    except (TypeError, ValueError):
+        value = np.nan
+    if not np.isfinite(value):
+        raise ValueError(f"threshold must be a finite number, e.g. 0.5; got {threshold!r}.")
+    return value
+
+
 def _grouping(session: DebugSession, sensitive_features: Any, bins: Bins,
               max_categories: int) -> tuple[np.ndarray, pd.Index]:
     names = tuple(_feature_names(session, sensitive_features))

@@ -20,7 +20,6 @@ import pandas as pd
 from ..session import DebugSession
 from ._fairness_compare import (
     Disparity,
-    _check_threshold,
     adverse_impact_ratio,
     disparity,
     marginal_effect,
@@ -32,6 +31,7 @@ from ._fairness_groups import (
     OVERALL,
     Bins,
     _bins_key,
+    _check_threshold,
     _grouping,
     _py,
     _with_overall,
