@@ -164,6 +164,22 @@ def is_largest_first(widths: list[float]) -> bool:
     return all(a >= b - 0.5 for a, b in zip(widths, widths[1:], strict=False))
 
 
+def settled_widths(page, n: int, unlike: list | None = None, timeout: float = 30.0) -> list:
+    """The drawn bar widths once two reads 250 ms apart agree (and differ from ``unlike``).
+
+    bqplot redraws after the kernel's message: reading once after a fixed wait can catch a
+    half-drawn chart on a loaded machine.
+    """
+    previous = None
+    for _ in range(int(timeout / 0.25)):
+        widths = drawn_bar_widths(page)
+        if widths == previous and len(widths) == n and widths != unlike:
+            return widths
+        previous = widths
+        page.wait_for_timeout(250)
+    return previous
+
+
 def test_sensitivity_bars_stay_sorted(dashboard, credit):
     page, errors = dashboard
     data, _model = credit
@@ -171,14 +187,12 @@ def test_sensitivity_bars_stay_sorted(dashboard, credit):
     load_row(page, label)
     expect(page.locator(f"{ROOT} .mld-prediction small")).to_have_text(
         f"row {label} · label {data.y.loc[label]}")
-    page.wait_for_timeout(300)  # let bqplot finish its redraw
-    before = drawn_bar_widths(page)
+    before = settled_widths(page, data.X.shape[1])
     assert len(before) == data.X.shape[1]
     assert is_largest_first(before), f"bars not sorted on load: {before}"
     set_feature(page, "PAY_0", 3 if data.X.loc[label, "PAY_0"] != 3 else 2)
     expect(page.locator(f"{ROOT} .mld-prediction small")).to_contain_text("edited: PAY_0")
-    page.wait_for_timeout(300)
-    after = drawn_bar_widths(page)
+    after = settled_widths(page, data.X.shape[1], unlike=before)
     assert after != before, "the bars did not change with the edit"
     assert is_largest_first(after), f"bars not sorted after an edit: {after}"
     errors.check()
