@@ -337,7 +337,7 @@ def credit_future():
 
 
 @pytest.fixture(scope="session")
-def credit(credit_future):
+def credit_scores(credit_future):
     """Data, model, and per row: P(DEFAULT = 1) and the log-loss residual."""
     data, model = credit_future.result()
     p = model.predict_proba(data.X)[:, 1]

@@ -85,9 +85,9 @@ def labelled_input(page, root: str, label: str):
 
 
 # -- tests --------------------------------------------------------------------------------------
-def test_header_names_the_model_and_its_metrics(dashboard, credit):
+def test_header_names_the_model_and_its_metrics(dashboard, credit_scores):
     page, errors = dashboard
-    data, model, p, _logloss = credit
+    data, model, p, _logloss = credit_scores
     header = page.locator(HEADER)
     expect(header.locator(".mld-summary-model")).to_contain_text(
         "Pipeline (pre: ColumnTransformer → model: HistGradientBoostingClassifier)")
@@ -103,9 +103,9 @@ def test_header_names_the_model_and_its_metrics(dashboard, credit):
     errors.check()
 
 
-def test_full_flow(dashboard, credit, screenshot_dir):
+def test_full_flow(dashboard, credit_scores, screenshot_dir):
     page, errors = dashboard
-    data, model, p, logloss = credit
+    data, model, p, logloss = credit_scores
 
     # 1. brush high residuals (confident "no default" for rows labelled 1)
     overlay = page.locator(f"{PLOT} rect.overlay")

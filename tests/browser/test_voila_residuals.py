@@ -107,10 +107,10 @@ def selected_count(page) -> int:
 
 
 @pytest.fixture(scope="module")
-def brushed(dashboard, credit):
+def brushed(dashboard, credit_scores):
     """Drag a brush over high residuals once; return the pixel box and the calibration."""
     page, _errors = dashboard
-    _data, _model, p, logloss = credit
+    _data, _model, p, logloss = credit_scores
     expect(page.locator(f"{SELECTED} .mld-row-table small")).to_contain_text("Brush the plot")
     overlay = page.locator(f"{PLOT} rect.overlay")
     expect(overlay).to_have_count(1)
@@ -132,9 +132,9 @@ def brushed(dashboard, credit):
 
 
 # -- tests --------------------------------------------------------------------------------------
-def test_brush_selects_high_residual_rows(dashboard, credit, brushed):
+def test_brush_selects_high_residual_rows(dashboard, credit_scores, brushed):
     page, errors = dashboard
-    data, _model, p, logloss = credit
+    data, _model, p, logloss = credit_scores
     cal, pixels = brushed
     kernel = selected_count(page)
     inner_box = data_box(cal, pixels, -TOLERANCE_PX)
@@ -156,9 +156,9 @@ def test_brush_selects_high_residual_rows(dashboard, credit, brushed):
     errors.check()
 
 
-def test_picking_a_row_loads_it_in_the_editor(dashboard, credit, brushed):
+def test_picking_a_row_loads_it_in_the_editor(dashboard, credit_scores, brushed):
     page, errors = dashboard
-    data, model, _p, _logloss = credit
+    data, model, _p, _logloss = credit_scores
     select = page.locator(f"{SELECTED} .mld-row-picker select")
     first = select.locator("option").first
     label = row_label(first.inner_text())
