@@ -44,14 +44,19 @@ from nbclient import NotebookClient
 
 report = {}
 for path in map(Path, sys.argv[1:]):
-    nb = nbformat.read(path, as_version=4)
     start = time.monotonic()
-    try:
-        NotebookClient(nb, timeout=900, kernel_name="python3",
-                       resources={"metadata": {"path": str(path.parent)}}).execute()
-        failure = None
-    except Exception as exc:
-        failure = f"{type(exc).__name__}: {exc}"[-3000:]
+    # a kernel that dies before its first reply never ran a cell: two runners start kernels
+    # side by side and may race for the same ports; such a start is tried once more
+    for attempt in range(2):
+        nb = nbformat.read(path, as_version=4)
+        try:
+            NotebookClient(nb, timeout=900, kernel_name="python3",
+                           resources={"metadata": {"path": str(path.parent)}}).execute()
+            failure = None
+        except Exception as exc:
+            failure = f"{type(exc).__name__}: {exc}"[-3000:]
+        if failure is None or "Kernel died before replying to kernel_info" not in failure:
+            break
     outputs = [f"cell {i}: {out.get('ename')}: {out.get('evalue')}"
                for i, cell in enumerate(nb.cells) if cell.cell_type == "code"
                for out in cell.get("outputs", []) if out.get("output_type") == "error"]
